@@ -1,0 +1,65 @@
+//! The command line as the user types it (clap derive), one `Subcommand` variant per verb.
+//!
+//! Nothing here validates beyond what clap does; each command module turns these raw
+//! arguments into typed settings once.
+
+use clap::{Args, Parser, Subcommand};
+use std::time::Duration;
+
+/// Conductor: an SMS gateway for GSM/LTE modems.
+#[derive(Debug, Parser)]
+#[command(name = "conductor", version, about, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The verbs.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Decode and encode SMS PDUs (TS 23.040 in TS 27.005 PDU-mode hex).
+    #[command(subcommand)]
+    Pdu(PduCommand),
+}
+
+/// `conductor pdu ...`
+#[derive(Debug, Subcommand)]
+pub enum PduCommand {
+    /// Decode PDU-mode hex (SMSC address first, as AT+CMGL/AT+CMGR/+CDS print it) to JSON.
+    ///
+    /// With no HEX argument, reads one PDU per line from standard input and prints one JSON
+    /// object per line (an `error` object for a bad line), so a capture of `AT+CMGL` output
+    /// can be decoded at once; lines that are not hex (such as `+CMGL: ...` headers or `OK`)
+    /// are skipped.
+    Decode {
+        /// The PDU in hex. Omit to read lines from standard input.
+        hex: Option<String>,
+    },
+    /// Encode a text as SMS-SUBMIT PDUs, split into parts when needed, as JSON.
+    Encode(EncodeArgs),
+}
+
+/// Arguments of `conductor pdu encode`.
+#[derive(Debug, Args)]
+pub struct EncodeArgs {
+    /// Recipient: `+` and digits for an international number, or digits only.
+    #[arg(long)]
+    pub to: String,
+    /// The message text; GSM 7-bit when every character fits, else UCS-2.
+    #[arg(long)]
+    pub text: String,
+    /// Ask the network for a delivery status report.
+    #[arg(long)]
+    pub status_report: bool,
+    /// Send as class 0 ("flash"): shown at once and not stored by the phone.
+    #[arg(long)]
+    pub flash: bool,
+    /// How long the network keeps trying, e.g. `30m`, `12h`, `2days`, `1week` (rounded up
+    /// to the next value TS 23.040 can express; at most 63 weeks).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub validity: Option<Duration>,
+    /// Concatenation reference for multipart messages (0-255).
+    #[arg(long, default_value_t = 0)]
+    pub concat_ref: u8,
+}
