@@ -13,7 +13,9 @@ pub fn decoded_pdu(pdu: &DecodedPdu) -> Value {
     out.insert("type".into(), json!(pdu.tpdu.kind()));
     out.insert(
         "smsc".into(),
-        pdu.smsc.as_ref().map_or(Value::Null, |a| json!(a.to_string())),
+        pdu.smsc
+            .as_ref()
+            .map_or(Value::Null, |a| json!(a.to_string())),
     );
     match &pdu.tpdu {
         Tpdu::Deliver(deliver) => {

@@ -55,17 +55,20 @@ fn decode_every_way(bytes: &[u8]) {
 
 /// Whatever decodes, and re-encodes, decodes again to the same value.
 fn reencoding_is_stable(bytes: &[u8]) -> Result<(), TestCaseError> {
-    if let Ok(pdu) = decode_pdu(bytes) {
-        if let Ok(encoded) = pdu.encode() {
-            let again = decode_pdu(&encoded.bytes);
-            prop_assert_eq!(
-                again.as_ref(),
-                Ok(&pdu),
-                "re-encoded as {}",
-                encoded.to_hex()
-            );
-        }
-    }
+    let Ok(pdu) = decode_pdu(bytes) else {
+        return Ok(());
+    };
+    // Values the encoder refuses (user data over 140 octets, over-long addresses) are skipped.
+    let Ok(encoded) = pdu.encode() else {
+        return Ok(());
+    };
+    let again = decode_pdu(&encoded.bytes);
+    prop_assert_eq!(
+        again.as_ref(),
+        Ok(&pdu),
+        "re-encoded as {}",
+        encoded.to_hex()
+    );
     Ok(())
 }
 

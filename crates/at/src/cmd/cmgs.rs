@@ -12,7 +12,7 @@ use crate::{Command, InfoLine, InvalidCommand, ParseError, params};
 /// lone `00` octet for "use the SIM's SMSC"); `<length>` is computed from it as TS 27.005
 /// §4.3 defines it: the octets after the SMSC address.
 pub fn send(pdu: &str) -> Result<Command, InvalidCommand> {
-    let even_hex = pdu.len() % 2 == 0 && pdu.bytes().all(|b| b.is_ascii_hexdigit());
+    let even_hex = pdu.len().is_multiple_of(2) && pdu.bytes().all(|b| b.is_ascii_hexdigit());
     let smsc_octets = match pdu.get(..2).map(|h| u8::from_str_radix(h, 16)) {
         Some(Ok(octets)) if even_hex => usize::from(octets),
         _ => {

@@ -134,7 +134,7 @@ pub fn parse_query(lines: &[InfoLine]) -> Result<Storage, ParseError> {
 pub fn parse_set(lines: &[InfoLine]) -> Result<Vec<Capacity>, ParseError> {
     let (line, rest) = find(lines, "+CPMS")?;
     let items = params::split(rest);
-    if items.is_empty() || items.len() % 2 != 0 {
+    if items.is_empty() || !items.len().is_multiple_of(2) {
         return Err(ParseError::MissingField {
             line: line.text.clone(),
             field: "<total>",

@@ -46,7 +46,7 @@ pub fn parse_query(lines: &[InfoLine]) -> Result<ServiceCentre, ParseError> {
 }
 
 fn decode_ucs2_dial_string(raw: &str) -> Option<String> {
-    if raw.len() < 8 || raw.len() % 4 != 0 || !params::is_hex(raw) {
+    if raw.len() < 8 || !raw.len().is_multiple_of(4) || !params::is_hex(raw) {
         return None;
     }
     raw.as_bytes()

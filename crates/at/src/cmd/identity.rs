@@ -95,7 +95,7 @@ pub fn parse_iccid(lines: &[InfoLine]) -> Result<String, ParseError> {
         .ok_or(ParseError::MissingLine { expected: "ICCID" })?;
     let raw = params::unquote(strip_label(&line.text, &labels));
     let mut value = raw.to_ascii_uppercase();
-    if value.starts_with("98") && value.len() % 2 == 0 {
+    if value.starts_with("98") && value.len().is_multiple_of(2) {
         value = swap_nibbles(&value);
     }
     let value = value.trim_end_matches('F');

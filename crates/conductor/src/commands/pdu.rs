@@ -15,8 +15,9 @@ use std::io::{BufRead, Write};
 pub fn run(command: PduCommand) -> Result<()> {
     match command {
         PduCommand::Decode { hex: Some(hex) } => {
-            let decoded = decode_pdu_hex(hex.trim())
-                .with_context(|| "not a valid PDU; give the hex exactly as AT+CMGL prints it, SMSC address first")?;
+            let decoded = decode_pdu_hex(hex.trim()).with_context(
+                || "not a valid PDU; give the hex exactly as AT+CMGL prints it, SMSC address first",
+            )?;
             print_json(&pdu_json::decoded_pdu(&decoded))
         }
         PduCommand::Decode { hex: None } => decode_lines(std::io::stdin().lock()),

@@ -22,7 +22,12 @@ fn decode_prints_one_json_object_with_the_fields_that_apply() {
 
 #[test]
 fn malformed_hex_exits_1_with_one_line_naming_the_octet() {
-    for bad in ["0791447758100650040C91", "07917283010010F5040BC872388809", "zz", "079"] {
+    for bad in [
+        "0791447758100650040C91",
+        "07917283010010F5040BC872388809",
+        "zz",
+        "079",
+    ] {
         let output = conductor(&["pdu", "decode", bad], "");
         assert_eq!(output.status.code(), Some(1), "{bad}: {output:?}");
         let stderr = String::from_utf8_lossy(&output.stderr);
@@ -42,7 +47,11 @@ fn a_captured_cmgl_session_decodes_line_by_line_with_errors_in_place() {
         HELLO, HELLO
     );
     let output = conductor(&["pdu", "decode"], &capture);
-    assert_eq!(output.status.code(), Some(1), "one bad line makes the run fail");
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "one bad line makes the run fail"
+    );
     let lines = json_lines(&output);
     assert_eq!(lines.len(), 3, "{lines:?}");
     assert_eq!(lines[0]["index"], 0);
@@ -56,7 +65,17 @@ fn a_captured_cmgl_session_decodes_line_by_line_with_errors_in_place() {
 fn encode_gives_the_parts_and_the_length_at_cmgs_expects() {
     let text = "€".repeat(81); // 162 septets: two parts, escape pairs kept whole
     let output = conductor(
-        &["pdu", "encode", "--to", "+46708251358", "--text", &text, "--status-report", "--validity", "1day"],
+        &[
+            "pdu",
+            "encode",
+            "--to",
+            "+46708251358",
+            "--text",
+            &text,
+            "--status-report",
+            "--validity",
+            "1day",
+        ],
         "",
     );
     assert!(output.status.success(), "{output:?}");

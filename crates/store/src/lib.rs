@@ -1,0 +1,77 @@
+//! Conductor's message store: the schema, its migrations and every query the daemon and the CLI
+//! run, behind one async handle, [`Store`].
+//!
+//! Why: the gateway needs durable, crash-safe bookkeeping for every SMS that passes through it,
+//! and external systems (n8n, scripts) talk to Conductor through the `messages` table with plain
+//! SQL while the daemon runs (DESIGN.md "The SQL contract"). This crate is the only code that
+//! knows the schema. It sits below the gateway and beside the CLI (DESIGN.md "Layers").
+//! Not here: AT commands, PDU decoding, retry policy, clocks. Every method that records a time
+//! takes `now` from the caller, so the gateway's one replaceable clock governs every schedule
+//! (DESIGN.md "Times"), and the store itself never reads the system clock. (Column defaults
+//! still use `datetime('now')`: they serve external writers, whose rows carry no daemon time.)
+//!
+//! # Promises kept here
+//! 1. *No inbound loss*: every write is one `BEGIN IMMEDIATE` transaction committed with
+//!    `synchronous=FULL` in WAL mode before the method returns, so a row is on disk before the
+//!    gateway deletes its SIM copy. [`Store::sim_deletions_due`] lists only copies whose rows
+//!    are committed.
+//! 2. *Stored once*: inbound messages and parts carry a unique fingerprint ([`Fingerprint`]);
+//!    storing the same copy again returns the existing row.
+//! 3. *Sent at most once*: [`Store::claim_due`] commits `sending`, and
+//!    [`Store::part_sending`] commits each part, before the gateway writes the PDU;
+//!    [`Store::recover_interrupted`] turns what a crash left in flight into `unknown`.
+//! 4. *External writers are first-class*: WAL mode, a busy timeout, short immediate
+//!    transactions that never span an `.await`, a trigger that keeps `updated_at` moving for
+//!    every writer, defaults for every non-contract column, and [`ChangeWatcher`] to notice
+//!    their commits within a poll interval (`PRAGMA data_version`).
+//! 5. *Clear answers*: [`StoreError`]'s messages say what to do; CHECK constraints give an
+//!    external writer's typo in `status` or `direction` a clear error instead of a stuck row.
+//!
+//! # Backend abstraction: one concrete handle over a backend enum
+//! [`Store`] is a cheap-to-clone concrete type whose methods are `async fn`s; inside it holds
+//! a private `Backend` enum with one variant today (`Sqlite`). A PostgreSQL backend
+//! (tokio-postgres) becomes a second variant and a second module; [`Store::open_url`] already
+//! routes on the URL scheme. We chose this over a `trait Store`:
+//! - the gateway names one type and no generics, so adding a backend touches neither its
+//!   signatures nor its tests;
+//! - `async fn` in a trait is not object safe, so a trait would force either a generic
+//!   parameter threaded through the whole gateway or boxed futures (`async-trait`) on every call;
+//! - the operations are the domain's (claim, store a part, match a report), not SQL, so each
+//!   backend implements them natively (SQLite on blocking threads, PostgreSQL with
+//!   `SELECT … FOR UPDATE SKIP LOCKED`) and the shared types stay in [`model`].
+//!
+//! # How SQLite is driven
+//! rusqlite is synchronous, so every call runs on tokio's blocking pool
+//! (`spawn_blocking`): one writer connection behind a mutex (SQLite allows one writer anyway,
+//! and one connection makes `PRAGMA data_version` see only *other* processes' commits) and a
+//! small pool of reader connections, which WAL lets run beside the writer. Each method is
+//! exactly one transaction, so no transaction can be held across an AT command by
+//! construction.
+//!
+//! # Layout
+//! - [`error`]: [`StoreError`].
+//! - [`types`]: ids, [`Status`], [`Direction`], [`SqlTime`], number normalisation.
+//! - [`fingerprint`]: the inbound fingerprint (DESIGN.md "Receiving").
+//! - [`model`]: what goes in and comes out of the operations.
+//! - `migrate`: the forward-only migrations under `migrations/sqlite/`.
+//! - `sqlite`: the SQLite backend, one module per operation family.
+//! - [`Store`], [`ChangeWatcher`]: the handle the gateway and the CLI use.
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod fingerprint;
+mod migrate;
+pub mod model;
+mod sqlite;
+mod store;
+pub mod types;
+
+pub use error::StoreError;
+pub use fingerprint::Fingerprint;
+pub use migrate::SCHEMA_VERSION;
+pub use model::*;
+pub use store::{ChangeWatcher, Store, StoreOptions};
+pub use types::{Direction, MessageId, ModemId, SqlTime, Status, normalize_number};
+
+/// Results of store operations.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
