@@ -4,12 +4,21 @@
 //! arguments into typed settings once.
 
 use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Conductor: an SMS gateway for GSM/LTE modems.
 #[derive(Debug, Parser)]
 #[command(name = "conductor", version, about, propagate_version = true)]
 pub struct Cli {
+    /// Config file (default: `CONDUCTOR_CONFIG`, then `/etc/conductor/config.json` for root
+    /// or `~/.config/conductor/config.json`).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Database, overriding the config: a SQLite file, `sqlite://FILE` or `postgres://...`
+    /// (also `CONDUCTOR_DB`).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub db: Option<String>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -21,6 +30,27 @@ pub enum Command {
     /// Decode and encode SMS PDUs (TS 23.040 in TS 27.005 PDU-mode hex).
     #[command(subcommand)]
     Pdu(PduCommand),
+    /// Write, check or describe the configuration file.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// `conductor config ...`
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Write a starting config file with every default spelled out.
+    Init {
+        /// Where to write it (default: the config location in force).
+        #[arg(long, value_name = "FILE")]
+        path: Option<PathBuf>,
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Check the config in force and print what it resolves to.
+    Check,
+    /// Print the JSON Schema of the config file, for editors.
+    Schema,
 }
 
 /// `conductor pdu ...`

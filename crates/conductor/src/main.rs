@@ -6,6 +6,7 @@
 
 mod cli;
 mod commands;
+mod config;
 mod pdu_json;
 
 use clap::Parser;
@@ -13,8 +14,14 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    let overrides = config::Overrides {
+        config: cli.config.clone(),
+        db: cli.db.clone(),
+        modems: Vec::new(),
+    };
     let result = match cli.command {
         cli::Command::Pdu(command) => commands::pdu::run(command),
+        cli::Command::Config(command) => commands::config::run(command, &overrides),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,4 +1,5 @@
 //! One module per verb of the command line; each turns raw arguments into typed settings,
 //! does the work and reports, returning `anyhow` errors with context for `main` to print.
 
+pub mod config;
 pub mod pdu;
