@@ -47,6 +47,19 @@ pub enum StoreError {
         path: PathBuf,
     },
 
+    /// SQLite could not put the database in WAL mode (a network filesystem without shared
+    /// memory, or a read-only medium); external writers would then lock the daemon out.
+    #[error(
+        "database {path} cannot use WAL mode (journal mode stayed {mode:?}): put the database on a \
+         local filesystem the daemon can write to"
+    )]
+    NoWal {
+        /// The database file.
+        path: PathBuf,
+        /// The journal mode SQLite reported.
+        mode: String,
+    },
+
     /// The disk (or the quota) is full.
     #[error("the disk holding database {path} is full: free space, then restart the daemon")]
     DiskFull {

@@ -49,13 +49,13 @@
 //! construction.
 //!
 //! # Layout
-//! - [`error`]: [`StoreError`].
-//! - [`types`]: ids, [`Status`], [`Direction`], [`SqlTime`], number normalisation.
-//! - [`fingerprint`]: the inbound fingerprint (DESIGN.md "Receiving").
-//! - [`model`]: what goes in and comes out of the operations.
-//! - `migrate`: the forward-only migrations under `migrations/sqlite/`.
-//! - `sqlite`: the SQLite backend, one module per operation family.
-//! - [`Store`], [`ChangeWatcher`]: the handle the gateway and the CLI use.
+//! - [`error`] holds [`StoreError`].
+//! - [`types`] holds ids, [`Status`], [`Direction`], [`SqlTime`] and number normalisation.
+//! - [`fingerprint`] computes the inbound fingerprint (DESIGN.md "Receiving").
+//! - [`model`] holds what goes in and comes out of the operations.
+//! - `migrate` applies the forward-only migrations under `migrations/sqlite/`.
+//! - `sqlite` is the SQLite backend, one module per operation family.
+//! - [`Store`] and [`ChangeWatcher`] are the handles the gateway and the CLI use.
 #![warn(missing_docs)]
 
 pub mod error;
@@ -70,7 +70,7 @@ pub use error::StoreError;
 pub use fingerprint::Fingerprint;
 pub use migrate::SCHEMA_VERSION;
 pub use model::*;
-pub use store::{ChangeWatcher, Store, StoreOptions};
+pub use store::{ChangeWatcher, Checkpoint, Store, StoreOptions};
 pub use types::{Direction, MessageId, ModemId, SqlTime, Status, normalize_number};
 
 /// Results of store operations.

@@ -1,0 +1,718 @@
+//! Outbound messages: queueing, the dispatcher's claim, per-part progress, crash recovery and
+//! the operator's requeue/cancel.
+//!
+//! Promise 3 lives here: a row is `sending` (and each part `sending`) in a committed
+//! transaction before the gateway writes the PDU; what a crash leaves `sending` with a part in
+//! flight becomes `unknown`, never silently resent.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use rusqlite::{Connection, OptionalExtension};
+use serde_json::json;
+
+use super::{Db, Sqlite, event, status_of};
+use crate::error::StoreError;
+use crate::model::{
+    ClaimRequest, Claimed, DuplicateFound, NewOutbound, OutboundJob, PartSending, Recovered, Retry,
+    SentPart,
+};
+use crate::types::{MessageId, ModemId, Status, normalize_number, parse_sql_time, sql_time};
+
+/// "10 min", "90 s": a window as people write it.
+pub(crate) fn human_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    if secs >= 60 && secs.is_multiple_of(60) {
+        format!("{} min", secs / 60)
+    } else {
+        format!("{secs} s")
+    }
+}
+
+/// Inserts a `queued` row.
+pub(crate) fn queue(c: &Connection, new: &NewOutbound, now: Timestamp) -> Db<MessageId> {
+    if new.to.trim().is_empty() {
+        return Err(StoreError::InvalidInput {
+            field: "to",
+            reason: "the recipient is empty".into(),
+        }
+        .into());
+    }
+    let now = sql_time(now);
+    c.prepare_cached(
+        "INSERT INTO messages (phone_number, content, timestamp, status, direction, created_at,
+             updated_at, modem_id, source, allow_duplicate, status_report, send_at)
+         VALUES (?1, ?2, ?3, 'queued', 'outbound', ?3, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(rusqlite::params![
+        new.to,
+        new.text,
+        now,
+        new.modem_id.as_ref().map(ModemId::as_str),
+        new.source,
+        new.allow_duplicate,
+        new.status_report,
+        new.send_at.map(sql_time),
+    ])?;
+    let id = c.last_insert_rowid();
+    event(
+        c,
+        &now,
+        "queued",
+        Some(id),
+        None,
+        Some(json!({ "source": new.source })),
+    )?;
+    Ok(MessageId(id))
+}
+
+/// A queued row as the claim reads it.
+struct Candidate {
+    id: i64,
+    to: String,
+    text: String,
+    modem: Option<String>,
+    source: String,
+    allow_duplicate: bool,
+    status_report: Option<bool>,
+    attempts: u32,
+    created_at: String,
+    send_at: Option<String>,
+    send_at_readable: bool,
+}
+
+/// Claims due rows for ready modems in one transaction (see `Store::claim_due`).
+pub(crate) fn claim(db: &Sqlite, c: &Connection, req: &ClaimRequest) -> Db<Claimed> {
+    let mut claimed = Claimed::default();
+    if req.ready_modems.is_empty() || req.limit == 0 {
+        return Ok(claimed);
+    }
+    let now = sql_time(req.now);
+    let placeholders = (0..req.ready_modems.len())
+        .map(|i| format!("?{}", i + 3))
+        .collect::<Vec<_>>()
+        .join(", ");
+    // `datetime()` reads what external writers put in `send_at` (`…T…Z`, offsets) as UTC; a
+    // value it cannot read is selected too, and failed below with a reason.
+    let sql = format!(
+        "SELECT id, phone_number, content, modem_id, source, allow_duplicate, status_report,
+                attempts, created_at, send_at, send_at IS NULL OR datetime(send_at) IS NOT NULL
+         FROM messages
+         WHERE status = 'queued' AND direction = 'outbound'
+           AND (send_at IS NULL OR datetime(send_at) IS NULL OR datetime(send_at) <= ?1)
+           AND (next_attempt_at IS NULL OR next_attempt_at <= ?1)
+           AND (modem_id IS NULL OR modem_id IN ({placeholders}))
+         ORDER BY id LIMIT ?2"
+    );
+    let mut params: Vec<rusqlite::types::Value> = vec![
+        now.clone().into(),
+        i64::try_from(req.limit).unwrap_or(i64::MAX).into(),
+    ];
+    params.extend(req.ready_modems.iter().map(|m| m.0.clone().into()));
+    let candidates: Vec<Candidate> = c
+        .prepare(&sql)?
+        .query_map(rusqlite::params_from_iter(params), |row| {
+            Ok(Candidate {
+                id: row.get(0)?,
+                to: row.get(1)?,
+                text: row.get(2)?,
+                modem: row.get(3)?,
+                source: row.get(4)?,
+                allow_duplicate: row.get(5)?,
+                status_report: row.get(6)?,
+                attempts: row.get(7)?,
+                created_at: row.get(8)?,
+                send_at: row.get(9)?,
+                send_at_readable: row.get(10)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    if candidates.is_empty() {
+        return Ok(claimed);
+    }
+
+    // Load = rows being sent now plus rows given out in this batch, per ready modem.
+    let mut load: HashMap<&str, usize> = req.ready_modems.iter().map(|m| (m.as_str(), 0)).collect();
+    {
+        let mut stmt = c.prepare_cached(
+            "SELECT sending_modem, count(*) FROM messages
+             WHERE status = 'sending' AND direction = 'outbound' AND sending_modem IS NOT NULL
+             GROUP BY sending_modem",
+        )?;
+        let rows = stmt.query_map([], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+        })?;
+        for row in rows {
+            let (modem, n) = row?;
+            if let Some(entry) = load.get_mut(modem.as_str()) {
+                *entry += usize::try_from(n).unwrap_or(0);
+            }
+        }
+    }
+    let rotation = db.rotation.fetch_add(1, Ordering::Relaxed);
+    let window = req.duplicate_window.filter(|w| !w.is_zero());
+
+    for cand in candidates {
+        // Rows that cannot be sent as written fail now, with a reason a person can act on.
+        let unusable = if cand.to.trim().is_empty() {
+            Some("no recipient: phone_number is empty".to_owned())
+        } else if !cand.send_at_readable {
+            Some(format!(
+                "send_at {:?} is not a time SQLite can read; write it as YYYY-MM-DD HH:MM:SS (UTC)",
+                cand.send_at.as_deref().unwrap_or_default()
+            ))
+        } else {
+            None
+        };
+        if let Some(reason) = unusable {
+            finish(c, cand.id, Status::Failed, Some(&reason), &now)?;
+            event(
+                c,
+                &now,
+                "failed",
+                Some(cand.id),
+                None,
+                Some(json!({ "reason": reason })),
+            )?;
+            claimed.failed.push((MessageId(cand.id), reason));
+            continue;
+        }
+
+        if let Some(window) = window.filter(|_| {
+            !cand.allow_duplicate && !req.duplicate_exempt_sources.contains(&cand.source)
+        }) && let Some(earlier) = earlier_duplicate(c, &cand, window, req.now)?
+        {
+            let reason = format!(
+                "duplicate of message #{earlier}: same recipient and text within {}",
+                human_duration(window)
+            );
+            finish(c, cand.id, Status::Duplicate, Some(&reason), &now)?;
+            event(
+                c,
+                &now,
+                "duplicate",
+                Some(cand.id),
+                None,
+                Some(json!({ "earlier": earlier })),
+            )?;
+            claimed.duplicates.push(DuplicateFound {
+                id: MessageId(cand.id),
+                earlier: MessageId(earlier),
+            });
+            continue;
+        }
+
+        // Parts the network accepted in an earlier attempt pin the message to the modem that
+        // sent them: the rest must come from the same sender number to be reassembled.
+        let sent_parts: Vec<(SentPart, Option<String>)> = c
+            .prepare_cached(
+                "SELECT seq, total, concat_ref, modem_id FROM message_parts
+                 WHERE message_id = ?1 AND direction = 'outbound'
+                   AND state IN ('sent', 'delivered')
+                 ORDER BY seq",
+            )?
+            .query_map([cand.id], |row| {
+                Ok((
+                    SentPart {
+                        seq: row.get(0)?,
+                        total: row.get(1)?,
+                        concat_ref: row.get(2)?,
+                    },
+                    row.get(3)?,
+                ))
+            })?
+            .collect::<Result<_, _>>()?;
+        let pinned = sent_parts
+            .iter()
+            .find_map(|(_, modem)| modem.clone())
+            .or_else(|| cand.modem.clone());
+        let modem = match pinned {
+            Some(modem) if load.contains_key(modem.as_str()) => modem,
+            Some(_) => continue, // its modem is not ready: the row waits
+            None => {
+                let n = req.ready_modems.len();
+                let start = rotation % n;
+                let mut best: Option<&ModemId> = None;
+                for i in 0..n {
+                    let candidate = &req.ready_modems[(start + i) % n];
+                    let better = best.is_none_or(|b| load[candidate.as_str()] < load[b.as_str()]);
+                    if better {
+                        best = Some(candidate);
+                    }
+                }
+                match best {
+                    Some(m) => m.0.clone(),
+                    None => continue,
+                }
+            }
+        };
+        if let Some(entry) = load.get_mut(modem.as_str()) {
+            *entry += 1;
+        }
+        c.prepare_cached(
+            "UPDATE messages SET status = 'sending', attempts = attempts + 1, sending_modem = ?2,
+                 next_attempt_at = NULL, updated_at = ?3, revision = revision + 1
+             WHERE id = ?1",
+        )?
+        .execute(rusqlite::params![cand.id, modem, now])?;
+        let attempt = cand.attempts.saturating_add(1);
+        event(
+            c,
+            &now,
+            "claimed",
+            Some(cand.id),
+            Some(&modem),
+            Some(json!({ "attempt": attempt })),
+        )?;
+        claimed.jobs.push(OutboundJob {
+            id: MessageId(cand.id),
+            to: cand.to,
+            text: cand.text,
+            modem: ModemId(modem),
+            status_report: cand.status_report,
+            attempt,
+            source: cand.source,
+            sent_parts: sent_parts.into_iter().map(|(part, _)| part).collect(),
+        });
+    }
+    Ok(claimed)
+}
+
+/// The latest earlier row with the same recipient and text, created inside the window before
+/// this one, that is queued, being sent or sent.
+fn earlier_duplicate(
+    c: &Connection,
+    cand: &Candidate,
+    window: Duration,
+    now: Timestamp,
+) -> Db<Option<i64>> {
+    let created = parse_sql_time(&cand.created_at).unwrap_or(now);
+    let window = jiff::SignedDuration::try_from(window).unwrap_or(jiff::SignedDuration::MAX);
+    let cutoff = created
+        .checked_sub(window)
+        .map(sql_time)
+        .unwrap_or_default();
+    Ok(c.prepare_cached(
+        "SELECT id FROM messages
+         WHERE direction = 'outbound' AND number_key = ?1 AND created_at >= ?2 AND id < ?3
+           AND content = ?4 AND status IN ('queued', 'sending', 'sent', 'delivered')
+         ORDER BY id DESC LIMIT 1",
+    )?
+    .query_row(
+        rusqlite::params![normalize_number(&cand.to), cutoff, cand.id, cand.text],
+        |row| row.get(0),
+    )
+    .optional()?)
+}
+
+/// Sets a message's status (and reason), moving `updated_at`.
+fn finish(c: &Connection, id: i64, status: Status, reason: Option<&str>, now: &str) -> Db<()> {
+    c.prepare_cached(
+        "UPDATE messages SET status = ?2, reason = ?3, updated_at = ?4, revision = revision + 1
+         WHERE id = ?1",
+    )?
+    .execute(rusqlite::params![id, status.as_str(), reason, now])?;
+    Ok(())
+}
+
+/// The message's status, which must be `sending` for the dispatcher to touch its parts.
+fn require_sending(c: &Connection, id: MessageId, action: &'static str) -> Db<()> {
+    let status = status_of(c, id.0)?;
+    if status != Status::Sending {
+        return Err(StoreError::WrongStatus {
+            id,
+            status,
+            action,
+            allowed: "sending",
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// Records a part as handed to the modem, before AT+CMGS.
+pub(crate) fn part_sending(
+    c: &Connection,
+    id: MessageId,
+    part: &PartSending,
+    now: Timestamp,
+) -> Db<()> {
+    if part.total == 0 || part.seq == 0 || part.seq > part.total {
+        return Err(StoreError::InvalidInput {
+            field: "part",
+            reason: format!(
+                "part {} of {} is not a valid part number",
+                part.seq, part.total
+            ),
+        }
+        .into());
+    }
+    require_sending(c, id, "handed to a modem")?;
+    let now = sql_time(now);
+    let (to, modem, attempts): (String, Option<String>, i64) = c
+        .prepare_cached("SELECT phone_number, sending_modem, attempts FROM messages WHERE id = ?1")?
+        .query_row([id.0], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
+    c.prepare_cached(
+        "INSERT INTO message_parts (message_id, direction, seq, total, concat_ref, modem_id,
+             recipient, recipient_key, pdu, state, report_requested, attempt, created_at,
+             updated_at)
+         VALUES (?1, 'outbound', ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'sending', ?9, ?10, ?11, ?11)
+         ON CONFLICT (message_id, seq) WHERE direction = 'outbound' DO UPDATE SET
+             total = excluded.total, concat_ref = excluded.concat_ref,
+             modem_id = excluded.modem_id, recipient = excluded.recipient,
+             recipient_key = excluded.recipient_key, pdu = excluded.pdu, state = 'sending',
+             report_requested = excluded.report_requested, attempt = excluded.attempt,
+             message_ref = NULL, sent_at = NULL, report_status = NULL, reported_at = NULL,
+             reason = NULL, updated_at = excluded.updated_at",
+    )?
+    .execute(rusqlite::params![
+        id.0,
+        part.seq,
+        part.total,
+        part.concat_ref,
+        modem,
+        to,
+        normalize_number(&to),
+        part.pdu,
+        part.status_report,
+        attempts,
+        now,
+    ])?;
+    c.prepare_cached(
+        "UPDATE messages SET parts_total = ?2, parts_received = 0, updated_at = ?3,
+             revision = revision + 1
+         WHERE id = ?1 AND parts_total IS NOT ?2",
+    )?
+    .execute(rusqlite::params![id.0, part.total, now])?;
+    Ok(())
+}
+
+/// Records that the network accepted a part (`+CMGS: <mr>`); the message is `sent` once every
+/// part is.
+pub(crate) fn part_sent(
+    c: &Connection,
+    id: MessageId,
+    seq: u8,
+    message_ref: u8,
+    now: Timestamp,
+) -> Db<Status> {
+    require_sending(c, id, "marked sent")?;
+    let now = sql_time(now);
+    let changed = c
+        .prepare_cached(
+            "UPDATE message_parts SET state = 'sent', message_ref = ?3, sent_at = ?4,
+                 updated_at = ?4
+             WHERE message_id = ?1 AND seq = ?2 AND direction = 'outbound'
+               AND state = 'sending'",
+        )?
+        .execute(rusqlite::params![id.0, seq, message_ref, now])?;
+    if changed == 0 {
+        return Err(StoreError::InvalidInput {
+            field: "seq",
+            reason: format!("part {seq} of message #{id} was not recorded as being sent"),
+        }
+        .into());
+    }
+    let (total, done): (i64, i64) = c
+        .prepare_cached(
+            "SELECT m.parts_total,
+                    (SELECT count(DISTINCT seq) FROM message_parts p
+                     WHERE p.message_id = m.id AND p.direction = 'outbound'
+                       AND p.state IN ('sent', 'delivered', 'failed'))
+             FROM messages m WHERE m.id = ?1",
+        )?
+        .query_row([id.0], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    c.prepare_cached(
+        "UPDATE messages SET parts_received = ?2, updated_at = ?3, revision = revision + 1
+         WHERE id = ?1",
+    )?
+    .execute(rusqlite::params![id.0, done, now])?;
+    if done < total {
+        return Ok(Status::Sending);
+    }
+    c.prepare_cached(
+        "UPDATE messages SET status = 'sent', sent_at = ?2, reason = NULL, updated_at = ?2,
+             revision = revision + 1
+         WHERE id = ?1",
+    )?
+    .execute(rusqlite::params![id.0, now])?;
+    event(
+        c,
+        &now,
+        "sent",
+        Some(id.0),
+        None,
+        Some(json!({ "parts": total })),
+    )?;
+    // Reports for early parts may already be in.
+    settle(c, id.0, &now)
+}
+
+/// Moves a `sent` message to `delivered` when every part is, or `failed` when any part failed
+/// for good; returns its status.
+pub(crate) fn settle(c: &Connection, id: i64, now: &str) -> Db<Status> {
+    let status = status_of(c, id)?;
+    if status != Status::Sent {
+        return Ok(status);
+    }
+    let (total, delivered, failed_reason): (i64, i64, Option<String>) = c
+        .prepare_cached(
+            "SELECT m.parts_total,
+                    (SELECT count(DISTINCT seq) FROM message_parts p
+                     WHERE p.message_id = m.id AND p.direction = 'outbound'
+                       AND p.state = 'delivered'),
+                    (SELECT p.reason FROM message_parts p
+                     WHERE p.message_id = m.id AND p.direction = 'outbound'
+                       AND p.state = 'failed' ORDER BY p.seq LIMIT 1)
+             FROM messages m WHERE m.id = ?1",
+        )?
+        .query_row([id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
+    if let Some(reason) = failed_reason {
+        finish(c, id, Status::Failed, Some(&reason), now)?;
+        event(
+            c,
+            now,
+            "failed",
+            Some(id),
+            None,
+            Some(json!({ "reason": reason })),
+        )?;
+        return Ok(Status::Failed);
+    }
+    if delivered >= total {
+        c.prepare_cached(
+            "UPDATE messages SET status = 'delivered', delivered_at = ?2, updated_at = ?2,
+                 revision = revision + 1
+             WHERE id = ?1",
+        )?
+        .execute(rusqlite::params![id, now])?;
+        event(c, now, "delivered", Some(id), None, None)?;
+        return Ok(Status::Delivered);
+    }
+    Ok(Status::Sent)
+}
+
+/// Records that the modem refused a part before accepting its PDU.
+pub(crate) fn part_rejected(
+    c: &Connection,
+    id: MessageId,
+    seq: u8,
+    reason: &str,
+    retry: Retry,
+    now: Timestamp,
+) -> Db<Status> {
+    require_sending(c, id, "marked rejected")?;
+    let now_s = sql_time(now);
+    let attempts: u32 = c
+        .prepare_cached("SELECT attempts FROM messages WHERE id = ?1")?
+        .query_row([id.0], |row| row.get(0))?;
+    let (status, row_reason, next) = match retry {
+        Retry::At {
+            next_attempt_at,
+            max_attempts,
+        } if attempts < max_attempts => (
+            Status::Queued,
+            format!("attempt {attempts} of {max_attempts} failed: {reason}"),
+            Some(sql_time(next_attempt_at)),
+        ),
+        Retry::At { .. } => (
+            Status::Failed,
+            format!("{reason} (gave up after {attempts} attempts)"),
+            None,
+        ),
+        Retry::Never => (Status::Failed, reason.to_owned(), None),
+    };
+    let part_state = if status == Status::Queued {
+        "pending"
+    } else {
+        "failed"
+    };
+    c.prepare_cached(
+        "UPDATE message_parts SET state = ?3, reason = ?4, updated_at = ?5
+         WHERE message_id = ?1 AND seq = ?2 AND direction = 'outbound'",
+    )?
+    .execute(rusqlite::params![id.0, seq, part_state, reason, now_s])?;
+    c.prepare_cached(
+        "UPDATE messages SET status = ?2, reason = ?3, next_attempt_at = ?4, updated_at = ?5,
+             revision = revision + 1
+         WHERE id = ?1",
+    )?
+    .execute(rusqlite::params![
+        id.0,
+        status.as_str(),
+        row_reason,
+        next,
+        now_s
+    ])?;
+    event(
+        c,
+        &now_s,
+        if status == Status::Queued {
+            "retry_scheduled"
+        } else {
+            "failed"
+        },
+        Some(id.0),
+        None,
+        Some(json!({ "seq": seq, "reason": row_reason, "next_attempt_at": next })),
+    )?;
+    Ok(status)
+}
+
+/// Records that a part's fate is unknown (the PDU was written, then the answer never came).
+pub(crate) fn part_ambiguous(
+    c: &Connection,
+    id: MessageId,
+    seq: u8,
+    reason: &str,
+    now: Timestamp,
+) -> Db<()> {
+    require_sending(c, id, "marked unknown")?;
+    let now = sql_time(now);
+    c.prepare_cached(
+        "UPDATE message_parts SET state = 'unknown', reason = ?3, updated_at = ?4
+         WHERE message_id = ?1 AND seq = ?2 AND direction = 'outbound'",
+    )?
+    .execute(rusqlite::params![id.0, seq, reason, now])?;
+    let row_reason =
+        format!("{reason}: the message may have been sent; not resent (use requeue to send it)");
+    finish(c, id.0, Status::Unknown, Some(&row_reason), &now)?;
+    event(
+        c,
+        &now,
+        "unknown",
+        Some(id.0),
+        None,
+        Some(json!({ "seq": seq, "reason": reason })),
+    )?;
+    Ok(())
+}
+
+/// At start-up: rows a crash left `sending`.
+pub(crate) fn recover_interrupted(
+    c: &Connection,
+    now: Timestamp,
+    at_least_once: bool,
+) -> Db<Recovered> {
+    let now = sql_time(now);
+    let rows: Vec<(i64, bool)> = c
+        .prepare_cached(
+            "SELECT m.id, EXISTS (SELECT 1 FROM message_parts p
+                                  WHERE p.message_id = m.id AND p.direction = 'outbound'
+                                    AND p.state = 'sending')
+             FROM messages m WHERE m.status = 'sending' AND m.direction = 'outbound'
+             ORDER BY m.id",
+        )?
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut recovered = Recovered::default();
+    for (id, in_flight) in rows {
+        if in_flight && !at_least_once {
+            let reason = format!(
+                "interrupted while sending: the message may have been sent; not resent (use \
+                 `conductor requeue {id}` to send it again)"
+            );
+            c.prepare_cached(
+                "UPDATE message_parts SET state = 'unknown', reason = 'interrupted while sending',
+                     updated_at = ?2
+                 WHERE message_id = ?1 AND direction = 'outbound' AND state = 'sending'",
+            )?
+            .execute(rusqlite::params![id, now])?;
+            finish(c, id, Status::Unknown, Some(&reason), &now)?;
+            event(
+                c,
+                &now,
+                "interrupted",
+                Some(id),
+                None,
+                Some(json!({ "now": "unknown" })),
+            )?;
+            recovered.unknown.push(MessageId(id));
+        } else {
+            let reason = if in_flight {
+                "interrupted while sending; queued again (at-least-once delivery is configured)"
+            } else {
+                "interrupted before any part was handed to the modem; queued again"
+            };
+            c.prepare_cached(
+                "UPDATE message_parts SET state = 'pending', updated_at = ?2
+                 WHERE message_id = ?1 AND direction = 'outbound' AND state = 'sending'",
+            )?
+            .execute(rusqlite::params![id, now])?;
+            finish(c, id, Status::Queued, Some(reason), &now)?;
+            event(
+                c,
+                &now,
+                "interrupted",
+                Some(id),
+                None,
+                Some(json!({ "now": "queued" })),
+            )?;
+            recovered.requeued.push(MessageId(id));
+        }
+    }
+    Ok(recovered)
+}
+
+/// Puts an `unknown`, `failed`, `cancelled` or `duplicate` row back in the queue, to be sent
+/// from scratch and not caught as a duplicate of itself.
+pub(crate) fn requeue(c: &Connection, id: MessageId, now: Timestamp) -> Db<()> {
+    let status = status_of(c, id.0)?;
+    if !matches!(
+        status,
+        Status::Unknown | Status::Failed | Status::Cancelled | Status::Duplicate
+    ) {
+        return Err(StoreError::WrongStatus {
+            id,
+            status,
+            action: "requeued",
+            allowed: "unknown, failed, cancelled or duplicate outbound",
+        }
+        .into());
+    }
+    let now = sql_time(now);
+    c.prepare_cached("DELETE FROM message_parts WHERE message_id = ?1 AND direction = 'outbound'")?
+        .execute([id.0])?;
+    c.prepare_cached(
+        "UPDATE messages SET status = 'queued', allow_duplicate = 1, attempts = 0,
+             next_attempt_at = NULL, reason = NULL, sending_modem = NULL, sent_at = NULL,
+             delivered_at = NULL, parts_received = 0, updated_at = ?2, revision = revision + 1
+         WHERE id = ?1",
+    )?
+    .execute(rusqlite::params![id.0, now])?;
+    event(
+        c,
+        &now,
+        "requeued",
+        Some(id.0),
+        None,
+        Some(json!({ "was": status.as_str() })),
+    )?;
+    Ok(())
+}
+
+/// Cancels a `queued` row.
+pub(crate) fn cancel(c: &Connection, id: MessageId, now: Timestamp) -> Db<()> {
+    let status = status_of(c, id.0)?;
+    if status != Status::Queued {
+        return Err(StoreError::WrongStatus {
+            id,
+            status,
+            action: "cancelled",
+            allowed: "queued",
+        }
+        .into());
+    }
+    let now = sql_time(now);
+    finish(
+        c,
+        id.0,
+        Status::Cancelled,
+        Some("cancelled by the operator"),
+        &now,
+    )?;
+    event(c, &now, "cancelled", Some(id.0), None, None)?;
+    Ok(())
+}

@@ -1,0 +1,563 @@
+//! [`Store`]: the async handle the gateway and the CLI hold, and [`ChangeWatcher`].
+//!
+//! Every method is one transaction on the backend, run off the async runtime
+//! (`spawn_blocking` for SQLite), so awaiting a store call never blocks the modem tasks and no
+//! transaction can outlive the call. See the crate docs for why this is a concrete type over a
+//! backend enum rather than a trait.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde::Serialize;
+
+use crate::error::StoreError;
+use crate::fingerprint::Fingerprint;
+use crate::model::{
+    ClaimRequest, Claimed, DeletePolicy, Event, InboundPart, InboundSms, ListFilter, Message,
+    MessageDetail, ModemStatus, NewEvent, NewOutbound, PartSending, Recovered, ReportOutcome,
+    Retry, SimCopy, StatusReportIn, Stored, StoredPart, Total, UndecodablePdu,
+};
+use crate::sqlite::{self, Sqlite};
+use crate::types::{MessageId, ModemId, Status};
+
+/// How to open a store.
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// How long a write waits for another process's write lock before failing with
+    /// [`StoreError::Busy`]. External writers should use the same (DESIGN.md promise 4).
+    pub busy_timeout: Duration,
+    /// How long after an incomplete message was stored a late part may still complete it.
+    /// Concatenation references wrap (8-bit ones after 256 messages), so a part much later
+    /// than its group's flush more likely belongs to a new message with a reused reference.
+    pub late_part_window: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            busy_timeout: Duration::from_secs(5),
+            late_part_window: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// What a WAL checkpoint did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Checkpoint {
+    /// false when a reader (another process) kept part of the WAL from being copied back.
+    pub complete: bool,
+    /// Frames in the WAL before.
+    pub wal_frames: i64,
+    /// Frames copied into the database.
+    pub checkpointed_frames: i64,
+}
+
+/// The backends. PostgreSQL becomes a second variant; nothing outside this crate changes.
+enum Backend {
+    Sqlite(Sqlite),
+}
+
+/// The message store: cheap to clone, safe to share between tasks.
+#[derive(Clone)]
+pub struct Store {
+    backend: Arc<Backend>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &*self.backend {
+            Backend::Sqlite(db) => f.debug_struct("Store").field("sqlite", &db.path()).finish(),
+        }
+    }
+}
+
+impl Store {
+    /// Opens (creating and migrating if needed) the SQLite database at `path`.
+    pub async fn open_sqlite(
+        path: impl Into<PathBuf>,
+        options: StoreOptions,
+    ) -> Result<Self, StoreError> {
+        let path = path.into();
+        let db = tokio::task::spawn_blocking(move || Sqlite::open(&path, &options))
+            .await
+            .map_err(|e| joined("opening the database", e))??;
+        Ok(Self {
+            backend: Arc::new(Backend::Sqlite(db)),
+        })
+    }
+
+    /// Opens `database.url`: `sqlite:///abs/path.db`, `sqlite://relative.db`, or a plain path.
+    /// `postgres://` is recognised and refused until that backend exists.
+    pub async fn open_url(url: &str, options: StoreOptions) -> Result<Self, StoreError> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            let path = path.split('?').next().unwrap_or_default();
+            if path.is_empty() {
+                return Err(StoreError::UnsupportedUrl {
+                    url: url.to_owned(),
+                    detail: "the URL names no file",
+                });
+            }
+            return Self::open_sqlite(path, options).await;
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Err(StoreError::UnsupportedUrl {
+                url: url.to_owned(),
+                detail: "this build has no PostgreSQL backend yet",
+            });
+        }
+        if url.contains("://") {
+            return Err(StoreError::UnsupportedUrl {
+                url: url.to_owned(),
+                detail: "unknown scheme",
+            });
+        }
+        Self::open_sqlite(url, options).await
+    }
+
+    /// The SQLite file, for messages.
+    pub fn sqlite_path(&self) -> Option<&Path> {
+        match &*self.backend {
+            Backend::Sqlite(db) => Some(db.path()),
+        }
+    }
+
+    /// Runs `f` against the SQLite backend on the blocking pool.
+    async fn run<T, F>(&self, doing: &'static str, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Sqlite) -> Result<T, StoreError> + Send + 'static,
+    {
+        let backend = Arc::clone(&self.backend);
+        tokio::task::spawn_blocking(move || match &*backend {
+            Backend::Sqlite(db) => f(db),
+        })
+        .await
+        .map_err(|e| joined(doing, e))?
+    }
+
+    // --- inbound -------------------------------------------------------------------------
+
+    /// Stores a single-part inbound SMS. A fingerprint stored before returns the existing row
+    /// with `newly_created: false` (promise 2). Committed when this returns (promise 1).
+    pub async fn store_inbound_single(&self, sms: InboundSms) -> Result<Stored, StoreError> {
+        const DOING: &str = "storing an inbound message";
+        self.run(DOING, move |db| {
+            db.write(DOING, |c| sqlite::inbound::store_single(c, &sms))
+        })
+        .await
+    }
+
+    /// Stores one part of a long inbound message, reassembling it in the database (so it
+    /// survives restarts) once every part is there; a late part completes the row its group
+    /// was flushed into.
+    pub async fn store_inbound_part(&self, part: InboundPart) -> Result<StoredPart, StoreError> {
+        const DOING: &str = "storing a message part";
+        self.run(DOING, move |db| {
+            let window = db.late_part_window;
+            db.write(DOING, |c| sqlite::inbound::store_part(c, &part, window))
+        })
+        .await
+    }
+
+    /// Stores a PDU that could not be decoded, raw, with the reason: an `unread` row with empty
+    /// content, so it is seen, deleted from the SIM like any other, and never re-read forever.
+    pub async fn store_undecodable(&self, pdu: UndecodablePdu) -> Result<Stored, StoreError> {
+        const DOING: &str = "storing an undecodable PDU";
+        self.run(DOING, move |db| {
+            db.write(DOING, |c| sqlite::inbound::store_undecodable(c, &pdu))
+        })
+        .await
+    }
+
+    /// Stores every multipart group whose first part arrived at or before `older_than` as one
+    /// message flagged `incomplete` (missing parts shown as `[…]`, `reason` naming them).
+    /// `now` is the rows' `created_at`.
+    pub async fn flush_incomplete(
+        &self,
+        older_than: Timestamp,
+        now: Timestamp,
+    ) -> Result<Vec<MessageId>, StoreError> {
+        const DOING: &str = "storing incomplete messages";
+        self.run(DOING, move |db| {
+            db.write(DOING, |c| {
+                sqlite::inbound::flush_incomplete(c, older_than, now)
+            })
+        })
+        .await
+    }
+
+    // --- SIM lifecycle ---------------------------------------------------------------------
+
+    /// SIM copies on `modem` that may be deleted now under `policy`: under `OnStore` every copy
+    /// whose row is committed (also parts still waiting for their group: they are safe in
+    /// `message_parts`); under `OnRead` the parts of messages no longer `unread`. Stored status
+    /// reports are always due. The gateway re-reads each slot and compares the fingerprint
+    /// before deleting it.
+    pub async fn sim_deletions_due(
+        &self,
+        modem: ModemId,
+        policy: DeletePolicy,
+    ) -> Result<Vec<SimCopy>, StoreError> {
+        const DOING: &str = "listing SIM copies due for deletion";
+        self.run(DOING, move |db| {
+            db.read(DOING, |c| {
+                sqlite::inbound::sim_deletions_due(c, &modem, policy)
+            })
+        })
+        .await
+    }
+
+    /// Up to `n` committed copies on `modem` to free when the SIM fills up (the capacity
+    /// guard): stored status reports first, then messages oldest first, read or not.
+    pub async fn oldest_sim_copies(
+        &self,
+        modem: ModemId,
+        n: usize,
+    ) -> Result<Vec<SimCopy>, StoreError> {
+        const DOING: &str = "listing the oldest SIM copies";
+        self.run(DOING, move |db| {
+            db.read(DOING, |c| sqlite::inbound::oldest_sim_copies(c, &modem, n))
+        })
+        .await
+    }
+
+    /// Records that a SIM copy was deleted on the SIM: clears the part's slot, and the
+    /// message's `modem_index` once none of its parts is left on the SIM. Returns false when
+    /// nothing matched (already recorded).
+    pub async fn sim_copy_deleted(
+        &self,
+        modem: ModemId,
+        storage: String,
+        slot: u32,
+        fingerprint: Fingerprint,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        const DOING: &str = "recording a SIM deletion";
+        self.run(DOING, move |db| {
+            db.write(DOING, |c| {
+                sqlite::inbound::sim_copy_deleted(c, &modem, &storage, slot, &fingerprint, now)
+            })
+        })
+        .await
+    }
+
+    // --- outbound --------------------------------------------------------------------------
+
+    /// Queues a message (CLI `send`, the API). Rows inserted with plain SQL need no call.
+    pub async fn queue_outbound(
+        &self,
+        message: NewOutbound,
+        now: Timestamp,
+    ) -> Result<MessageId, StoreError> {
+        const DOING: &str = "queueing a message";
+        self.run(DOING, move |db| {
+            db.write(DOING, |c| sqlite::outbound::queue(c, &message, now))
+        })
+        .await
+    }
+
+    /// Claims due rows in one transaction: `queued` outbound rows whose `send_at` and
+    /// `next_attempt_at` have passed, for ready modems (a row naming a modem waits for that
+    /// modem; a row whose earlier parts went out through one modem waits for that one; other
+    /// rows go to the least loaded ready modem), up to `limit`, in id order. Duplicates become
+    /// `duplicate` (DESIGN.md "Sending"); rows that cannot be sent as written become `failed`;
+    /// the rest become `sending` with `attempts + 1`, committed before this returns.
+    pub async fn claim_due(&self, request: ClaimRequest) -> Result<Claimed, StoreError> {
+        const DOING: &str = "claiming queued messages";
+        self.run(DOING, move |db| {
+            db.write(DOING, |c| sqlite::outbound::claim(db, c, &request))
+        })
+        .await
+    }
+
+    /// Records a part as about to be written with AT+CMGS. Call it, and let it commit, before
+    /// sending (promise 3). Fails with [`StoreError::WrongStatus`] if the row is no longer
+    /// `sending` (someone changed it meanwhile): then do not send.
+    pub async fn part_sending(
+        &self,
+        id: MessageId,
+        part: PartSending,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        const DOING: &str = "recording a part being sent";
+        self.run(DOING, move |db| {
+            db.write(DOING, |c| sqlite::outbound::part_sending(c, id, &part, now))
+        })
+        .await
+    }
+
+    /// Records `+CMGS: <mr>` for a part; returns the message's status (`sent` once every part
+    /// is, or already `delivered`/`failed` if reports came first).
+    pub async fn part_sent(
+        &self,
+        id: MessageId,
+        seq: u8,
+        message_ref: u8,
+        now: Timestamp,
+    ) -> Result<Status, StoreError> {
+        const DOING: &str = "recording a sent part";
+        self.run(DOING, move |db| {
+            db.write(DOING, |c| {
+                sqlite::outbound::part_sent(c, id, seq, message_ref, now)
+            })
+        })
+        .await
+    }
+
+    /// Records that the modem refused a part before taking its PDU (`+CMS ERROR` to the
+    /// command). `Retry::At` puts the row back to `queued` with `next_attempt_at`, unless
+    /// `max_attempts` are used up; `Retry::Never` fails it. `reason` is kept on the row.
+    pub async fn part_rejected(
+        &self,
+        id: MessageId,
+        seq: u8,
+        reason: String,
+        retry: Retry,
+        now: Timestamp,
+    ) -> Result<Status, StoreError> {
+        const DOING: &str = "recording a rejected part";
+        self.run(DOING, move |db| {
+            db.write(DOING, |c| {
+                sqlite::outbound::part_rejected(c, id, seq, &reason, retry, now)
+            })
+        })
+        .await
+    }
+
+    /// Records that a part's PDU was written but no answer came (timeout, disconnect, reset):
+    /// the row becomes `unknown`, never resent by itself (DESIGN.md "Sending").
+    pub async fn part_ambiguous(
+        &self,
+        id: MessageId,
+        seq: u8,
+        reason: String,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        const DOING: &str = "recording an ambiguous send";
+        self.run(DOING, move |db| {
+            db.write(DOING, |c| {
+                sqlite::outbound::part_ambiguous(c, id, seq, &reason, now)
+            })
+        })
+        .await
+    }
+
+    /// At start-up, before claiming: rows a crash left `sending`. A row with a part recorded
+    /// as being sent may have left: it becomes `unknown` with a reason saying to use
+    /// `requeue` (or goes back to `queued` when `at_least_once`). A row with no part in flight
+    /// never reached the modem and goes back to `queued`.
+    pub async fn recover_interrupted(
+        &self,
+        now: Timestamp,
+        at_least_once: bool,
+    ) -> Result<Recovered, StoreError> {
+        const DOING: &str = "recovering interrupted sends";
+        self.run(DOING, move |db| {
+            db.write(DOING, |c| {
+                sqlite::outbound::recover_interrupted(c, now, at_least_once)
+            })
+        })
+        .await
+    }
+
+    /// Sends an `unknown`, `failed`, `cancelled` or `duplicate` row again, from scratch
+    /// (`allow_duplicate` is set so it is not caught as a duplicate of itself).
+    pub async fn requeue(&self, id: MessageId, now: Timestamp) -> Result<(), StoreError> {
+        const DOING: &str = "requeueing a message";
+        self.run(DOING, move |db| {
+            db.write(DOING, |c| sqlite::outbound::requeue(c, id, now))
+        })
+        .await
+    }
+
+    /// Cancels a `queued` row.
+    pub async fn cancel(&self, id: MessageId, now: Timestamp) -> Result<(), StoreError> {
+        const DOING: &str = "cancelling a message";
+        self.run(DOING, move |db| {
+            db.write(DOING, |c| sqlite::outbound::cancel(c, id, now))
+        })
+        .await
+    }
+
+    /// Marks `unread` inbound rows `read`; returns those that changed (others were not
+    /// inbound, not unread, or do not exist).
+    pub async fn mark_read(
+        &self,
+        ids: Vec<MessageId>,
+        now: Timestamp,
+    ) -> Result<Vec<MessageId>, StoreError> {
+        const DOING: &str = "marking messages read";
+        self.run(DOING, move |db| {
+            db.write(DOING, |c| sqlite::inbound::mark_read(c, &ids, now))
+        })
+        .await
+    }
+
+    // --- status reports --------------------------------------------------------------------
+
+    /// Records a status report and applies it: matched on (modem, TP-MR, recipient) to the
+    /// most recent part still waiting for one; the message becomes `delivered` when every part
+    /// is, `failed` when any part failed for good. Pending reports are recorded but change
+    /// nothing. A report stored on the SIM is recorded once however often it is read.
+    pub async fn record_status_report(
+        &self,
+        report: StatusReportIn,
+    ) -> Result<ReportOutcome, StoreError> {
+        const DOING: &str = "recording a status report";
+        self.run(DOING, move |db| {
+            db.write(DOING, |c| sqlite::reports::record(c, &report))
+        })
+        .await
+    }
+
+    // --- modems and events -----------------------------------------------------------------
+
+    /// Writes a modem's status row (replacing the previous one and its storage figures).
+    pub async fn upsert_modem_status(&self, status: ModemStatus) -> Result<(), StoreError> {
+        const DOING: &str = "recording modem status";
+        self.run(DOING, move |db| {
+            db.write(DOING, |c| sqlite::query::upsert_modem_status(c, &status))
+        })
+        .await
+    }
+
+    /// Every modem's last recorded status, by id.
+    pub async fn modem_statuses(&self) -> Result<Vec<ModemStatus>, StoreError> {
+        const DOING: &str = "reading modem status";
+        self.run(DOING, move |db| {
+            db.read(DOING, sqlite::query::modem_statuses)
+        })
+        .await
+    }
+
+    /// Appends an event to the history; returns its id.
+    pub async fn append_event(&self, event: NewEvent) -> Result<i64, StoreError> {
+        const DOING: &str = "recording an event";
+        self.run(DOING, move |db| {
+            db.write(DOING, |c| sqlite::query::append_event(c, &event))
+        })
+        .await
+    }
+
+    /// A message's events, oldest first.
+    pub async fn history(&self, id: MessageId) -> Result<Vec<Event>, StoreError> {
+        const DOING: &str = "reading a message's history";
+        self.run(DOING, move |db| {
+            db.read(DOING, |c| sqlite::query::history(c, id))
+        })
+        .await
+    }
+
+    /// Up to `limit` events with ids above `after_id`, oldest first (`watch`, webhooks).
+    pub async fn events_since(
+        &self,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<Vec<Event>, StoreError> {
+        const DOING: &str = "reading events";
+        self.run(DOING, move |db| {
+            db.read(DOING, |c| sqlite::query::events_since(c, after_id, limit))
+        })
+        .await
+    }
+
+    // --- queries ---------------------------------------------------------------------------
+
+    /// Message counts by direction and status (CLI `status`).
+    pub async fn totals(&self) -> Result<Vec<Total>, StoreError> {
+        const DOING: &str = "counting messages";
+        self.run(DOING, move |db| db.read(DOING, sqlite::query::totals))
+            .await
+    }
+
+    /// Messages matching `filter`, newest first (CLI `list`).
+    pub async fn list(&self, filter: ListFilter) -> Result<Vec<Message>, StoreError> {
+        const DOING: &str = "listing messages";
+        self.run(DOING, move |db| {
+            db.read(DOING, |c| sqlite::query::list(c, &filter))
+        })
+        .await
+    }
+
+    /// One message with its parts, status reports and history (CLI `show`); None if absent.
+    pub async fn message(&self, id: MessageId) -> Result<Option<MessageDetail>, StoreError> {
+        const DOING: &str = "reading a message";
+        self.run(DOING, move |db| {
+            db.read(DOING, |c| sqlite::query::message(c, id))
+        })
+        .await
+    }
+
+    // --- change detection and shutdown ------------------------------------------------------
+
+    /// A counter that changes whenever *another* process (or another `Store` on the same file)
+    /// commits; the daemon's own writes leave it alone (`PRAGMA data_version` on the writer
+    /// connection).
+    pub async fn data_version(&self) -> Result<i64, StoreError> {
+        self.run("reading data_version", |db| db.data_version())
+            .await
+    }
+
+    /// A watcher that tells when external writers have committed, polled every `interval`.
+    pub async fn watch_external_changes(
+        &self,
+        interval: Duration,
+    ) -> Result<ChangeWatcher, StoreError> {
+        let last = self.data_version().await?;
+        Ok(ChangeWatcher {
+            store: self.clone(),
+            interval,
+            last,
+        })
+    }
+
+    /// Copies the WAL back into the database file and truncates it (shutdown, before a backup).
+    pub async fn checkpoint(&self) -> Result<Checkpoint, StoreError> {
+        self.run("checkpointing", |db| db.checkpoint()).await
+    }
+
+    /// Checkpoints for a clean shutdown. Connections close when the last clone is dropped.
+    pub async fn close(self) -> Result<Checkpoint, StoreError> {
+        self.checkpoint().await
+    }
+}
+
+/// Notices commits by external writers (promise 4: rows they insert are picked up within a
+/// second) without querying any table: one `PRAGMA data_version` per poll, which reads a
+/// counter in shared memory.
+#[derive(Debug)]
+pub struct ChangeWatcher {
+    store: Store,
+    interval: Duration,
+    last: i64,
+}
+
+impl ChangeWatcher {
+    /// Checks once: true when someone else committed since the last check.
+    pub async fn poll(&mut self) -> Result<bool, StoreError> {
+        let now = self.store.data_version().await?;
+        let changed = now != self.last;
+        self.last = now;
+        Ok(changed)
+    }
+
+    /// Waits until someone else commits, checking every interval (tokio's clock, so tests
+    /// with a paused clock control it). Cancel-safe: dropping the future loses nothing.
+    pub async fn changed(&mut self) -> Result<(), StoreError> {
+        loop {
+            if self.poll().await? {
+                return Ok(());
+            }
+            tokio::time::sleep(self.interval).await;
+        }
+    }
+}
+
+fn joined(doing: &'static str, e: tokio::task::JoinError) -> StoreError {
+    StoreError::Internal {
+        doing,
+        detail: e.to_string(),
+    }
+}
