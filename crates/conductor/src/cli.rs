@@ -30,6 +30,44 @@ pub enum Command {
     /// Decode and encode SMS PDUs (TS 23.040 in TS 27.005 PDU-mode hex).
     #[command(subcommand)]
     Pdu(PduCommand),
+    /// Queue a message (alias `test`, as in the original system); `--file` queues many.
+    #[command(visible_alias = "test")]
+    Send(SendArgs),
+    /// Mark inbound messages as read (with `delete_policy: on_read` this lets the daemon
+    /// delete their SIM copies).
+    MarkRead {
+        /// Message ids.
+        #[arg(required = true)]
+        ids: Vec<i64>,
+    },
+    /// Queue again a message that is `unknown`, `failed`, `cancelled` or `duplicate`.
+    Requeue {
+        /// Message ids.
+        #[arg(required = true)]
+        ids: Vec<i64>,
+    },
+    /// Withdraw queued messages before they are sent.
+    Cancel {
+        /// Message ids.
+        #[arg(required = true)]
+        ids: Vec<i64>,
+    },
+    /// List messages, newest first.
+    List(ListArgs),
+    /// One message with its parts, delivery reports and history.
+    Show {
+        /// Message id.
+        id: i64,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Totals by direction and status, and each modem's last recorded state.
+    Status {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Write, check or describe the configuration file.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -92,4 +130,67 @@ pub struct EncodeArgs {
     /// Concatenation reference for multipart messages (0-255).
     #[arg(long, default_value_t = 0)]
     pub concat_ref: u8,
+}
+
+/// Arguments of `conductor send`.
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// Recipient (`+` and digits for international numbers).
+    #[arg(required_unless_present = "file")]
+    pub number: Option<String>,
+    /// The text.
+    #[arg(required_unless_present = "file")]
+    pub text: Option<String>,
+    /// Many messages at once: CSV with a header (`to,text` and optionally `modem`) or JSON
+    /// lines (`{"to": ..., "text": ..., "modem": ...}`); `-` reads standard input.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["number", "text"])]
+    pub file: Option<PathBuf>,
+    /// Send through this modem (its `id` in the config); default: any modem that is up.
+    #[arg(long)]
+    pub modem: Option<String>,
+    /// Send even if the same text went to the same number inside the duplicate window.
+    #[arg(long)]
+    pub allow_duplicate: bool,
+    /// Do not ask for a delivery report (default: the config's `outbound.status_reports`).
+    #[arg(long)]
+    pub no_status_report: bool,
+    /// Print the queued ids as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `conductor list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only this status (`unread`, `read`, `queued`, `sending`, `sent`, `delivered`, `failed`,
+    /// `duplicate`, `unknown`, `cancelled`).
+    #[arg(long)]
+    pub status: Option<String>,
+    /// Only `inbound` or `outbound`.
+    #[arg(long)]
+    pub direction: Option<String>,
+    /// Only this phone number.
+    #[arg(long)]
+    pub number: Option<String>,
+    /// Only this modem.
+    #[arg(long)]
+    pub modem: Option<String>,
+    /// Only since: RFC 3339, `YYYY-MM-DD HH:MM:SS` (UTC) or a duration ago (`2h`).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only until: same forms as `--since`.
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Only texts containing this.
+    #[arg(long)]
+    pub search: Option<String>,
+    /// At most this many rows.
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    /// Rows older than this id (the next page after the last id shown).
+    #[arg(long)]
+    pub before: Option<i64>,
+    /// Print JSON lines instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }

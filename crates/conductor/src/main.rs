@@ -12,6 +12,36 @@ mod pdu_json;
 use clap::Parser;
 use std::process::ExitCode;
 
+/// Loads the config and runs `work` on a small runtime: the verbs that only touch the
+/// database need no more than one thread plus SQLite's blocking pool.
+fn with_config<F, Fut>(overrides: &config::Overrides, work: F) -> anyhow::Result<()>
+where
+    F: FnOnce(config::Config) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let config = config::Config::load(overrides)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(work(config))
+}
+
+async fn database_command(config: config::Config, command: cli::Command) -> anyhow::Result<()> {
+    use commands::messages::{self, Verb};
+    match command {
+        cli::Command::Send(args) => messages::send(&config, args).await,
+        cli::Command::MarkRead { ids } => messages::change(&config, Verb::MarkRead, ids).await,
+        cli::Command::Requeue { ids } => messages::change(&config, Verb::Requeue, ids).await,
+        cli::Command::Cancel { ids } => messages::change(&config, Verb::Cancel, ids).await,
+        cli::Command::List(args) => messages::list(&config, args).await,
+        cli::Command::Show { id, json } => messages::show(&config, id, json).await,
+        cli::Command::Status { json } => messages::status(&config, json).await,
+        cli::Command::Pdu(_) | cli::Command::Config(_) => {
+            unreachable!("handled before the config is loaded")
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let overrides = config::Overrides {
@@ -22,6 +52,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         cli::Command::Pdu(command) => commands::pdu::run(command),
         cli::Command::Config(command) => commands::config::run(command, &overrides),
+        command => with_config(&overrides, |config| database_command(config, command)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

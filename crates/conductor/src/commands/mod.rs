@@ -2,4 +2,5 @@
 //! does the work and reports, returning `anyhow` errors with context for `main` to print.
 
 pub mod config;
+pub mod messages;
 pub mod pdu;
