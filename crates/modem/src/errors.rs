@@ -272,7 +272,9 @@ impl SendError {
 /// put in an error. Other lines come back unchanged.
 pub fn redact(line: &str) -> String {
     let upper = line.to_ascii_uppercase();
-    if upper.starts_with("AT+CPIN=") || upper.starts_with("AT+CPIN2=") || upper.starts_with("AT+CLCK=")
+    if upper.starts_with("AT+CPIN=")
+        || upper.starts_with("AT+CPIN2=")
+        || upper.starts_with("AT+CLCK=")
     {
         let head = &line[..line.find('=').map_or(line.len(), |i| i + 1)];
         format!("{head}<redacted>")

@@ -25,8 +25,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, trace, warn};
 
 use crate::errors::{ModemError, redact};
-use crate::handle::Request;
-use crate::state::{MemoryReport, ModemState, Phase, RegistrationSummary, Signal, SimState};
+use crate::state::{MemoryReport, ModemState, RegistrationSummary, Signal, SimState};
 use crate::transport::BoxedIo;
 
 /// A command's answer, with whether its data phase had begun.
@@ -142,32 +141,32 @@ impl UrcOutbox {
         let Some(tx) = &self.tx else {
             return std::future::pending().await;
         };
-        match tx.reserve().await {
+        let closed = match tx.reserve().await {
             Ok(permit) => {
                 if let Some(urc) = self.backlog.pop_front() {
                     permit.send(urc);
                 }
-                if self.backlog.is_empty() {
-                    self.warned = false;
-                }
+                false
             }
-            Err(_) => {
-                self.tx = None;
-                self.backlog.clear();
-            }
+            Err(_) => true,
+        };
+        if closed {
+            self.tx = None;
+            self.backlog.clear();
+        }
+        if self.backlog.is_empty() {
+            self.warned = false;
         }
     }
 }
 
-/// What a command run needs from its surroundings: where URCs go, the published state, and
-/// (during init) requests to turn away.
+/// What a command run needs from its surroundings: where URCs go, the published state,
+/// shutdown.
 pub(crate) struct Hooks<'a> {
     /// Where URCs go.
     pub outbox: &'a mut UrcOutbox,
     /// The state to update from answers and URCs; `None` for `probe`.
     pub state: Option<&'a watch::Sender<ModemState>>,
-    /// Requests to answer with [`ModemError::NotReady`] while init runs.
-    pub requests: Option<&'a mut mpsc::Receiver<Request>>,
     /// Stops new commands (a running one always finishes, bounded by its timeout).
     pub shutdown: Option<&'a CancellationToken>,
     /// In normal operation a start-up notice aborts the running command (its answer will
@@ -244,12 +243,12 @@ impl Hooks<'_> {
                 }
             }
             _ => {
-                for domain in [Domain::CircuitSwitched, Domain::Gprs, Domain::Eps] {
-                    if upper == format!("AT{}?", domain.prefix()) {
-                        if let Ok(registration) = creg::parse_query(domain, &response.lines) {
-                            self.set_registration(domain, registration.status);
-                        }
-                    }
+                let queried = [Domain::CircuitSwitched, Domain::Gprs, Domain::Eps]
+                    .into_iter()
+                    .find(|d| upper == format!("AT{}?", d.prefix()));
+                let parsed = queried.and_then(|d| creg::parse_query(d, &response.lines).ok());
+                if let Some(registration) = parsed {
+                    self.set_registration(registration.domain, registration.status);
                 }
             }
         }
@@ -327,6 +326,12 @@ impl Link {
         self.notice.take()
     }
 
+    /// Reads from the port into the link's buffer; pass the result to
+    /// [`handle_read`](Link::handle_read). Cancel-safe.
+    pub async fn read(&mut self) -> std::io::Result<usize> {
+        self.io.read(&mut self.buf).await
+    }
+
     /// Writes bytes outside the engine (the ESC that frees a modem left at a `> ` prompt).
     pub async fn write_raw(&mut self, bytes: &[u8]) -> Result<(), ModemError> {
         self.write(bytes).await
@@ -388,30 +393,16 @@ impl Link {
         }
     }
 
-    /// One turn of the loop: waits for bytes, the engine's deadline, room for a backlogged
-    /// URC, or (during init) a request to turn away, and handles it.
+    /// One turn of the loop: waits for bytes, the engine's deadline or room for a backlogged
+    /// URC, and handles it.
     async fn step(&mut self, hooks: &mut Hooks<'_>, until: Option<Instant>) {
         let deadline = self.engine.poll_timeout().map(Instant::from_std);
         let backlog = hooks.outbox.has_backlog();
-        let rejecting = hooks.requests.is_some();
         tokio::select! {
             result = self.io.read(&mut self.buf) => self.handle_read(result),
             _ = sleep_until(deadline) => self.engine.handle_timeout(now()),
             _ = sleep_until(until) => {}
             _ = hooks.outbox.flush_one(), if backlog => {}
-            request = recv(&mut hooks.requests), if rejecting => {
-                match request {
-                    Some(request) => {
-                        let error = ModemError::NotReady {
-                            phase: Phase::Initialising,
-                            last_error: None,
-                        };
-                        let _ = request.reply.send(Err(ExecError::before_send(error)));
-                    }
-                    // Every handle is gone: stop listening (the task notices after init).
-                    None => hooks.requests = None,
-                }
-            }
         }
     }
 
@@ -456,7 +447,11 @@ impl Link {
     }
 
     /// Runs one command to its end: its answer, its timeout, or the loss of the link.
-    pub async fn exec(&mut self, hooks: &mut Hooks<'_>, command: Command) -> Result<Reply, ExecError> {
+    pub async fn exec(
+        &mut self,
+        hooks: &mut Hooks<'_>,
+        command: Command,
+    ) -> Result<Reply, ExecError> {
         let line = redact(command.line());
         let timeout = command.timeout();
         let has_pdu = command.pdu().is_some();
@@ -555,10 +550,37 @@ impl Link {
     }
 }
 
-/// Receives from an optional receiver; used behind a `select!` guard that checks `Some`.
-async fn recv(requests: &mut Option<&mut mpsc::Receiver<Request>>) -> Option<Request> {
-    match requests {
-        Some(rx) => rx.recv().await,
-        None => std::future::pending().await,
+/// A link with its hooks: runs commands directly, for init, the periodic refresh and `probe`.
+pub(crate) struct Direct<'l, 'h> {
+    /// The connection.
+    pub link: &'l mut Link,
+    /// Its surroundings.
+    pub hooks: Hooks<'h>,
+}
+
+impl Direct<'_, '_> {
+    /// Waits `duration` while keeping the link serviced; fails if the link died or shutdown
+    /// was requested meanwhile.
+    pub async fn pause(&mut self, duration: Duration) -> Result<(), ModemError> {
+        self.link
+            .idle_until(&mut self.hooks, Instant::now() + duration)
+            .await;
+        if let Some(dead) = &self.link.dead {
+            return Err(dead.clone());
+        }
+        if self
+            .hooks
+            .shutdown
+            .is_some_and(CancellationToken::is_cancelled)
+        {
+            return Err(ModemError::Stopped);
+        }
+        Ok(())
+    }
+}
+
+impl crate::ops::Exec for Direct<'_, '_> {
+    async fn exec(&mut self, command: Command) -> Result<Reply, ExecError> {
+        self.link.exec(&mut self.hooks, command).await
     }
 }

@@ -23,7 +23,9 @@ use conductor_at::cmd::cpms::{self, Storage};
 use conductor_at::cmd::creg::{self, Domain};
 use conductor_at::cmd::identity::{self, IccidCommand};
 use conductor_at::cmd::{MessageStatus, cmgs, cops, csca, csq};
-use conductor_at::{CmeCode, Command, ErrorClass, FinalResult, InfoLine, ParseError, Response, params};
+use conductor_at::{
+    CmeCode, Command, ErrorClass, FinalResult, InfoLine, ParseError, Response, params,
+};
 
 use crate::errors::{ModemError, SendError, redact};
 use crate::handle::ModemHandle;
@@ -33,8 +35,7 @@ use crate::state::{Identity, RegistrationReport, Signal, SimState};
 /// Runs one command and returns its answer. The task's handle and the link implement it.
 pub(crate) trait Exec: Send {
     /// Runs `command` to its end.
-    fn exec(&mut self, command: Command)
-    -> impl Future<Output = Result<Reply, ExecError>> + Send;
+    fn exec(&mut self, command: Command) -> impl Future<Output = Result<Reply, ExecError>> + Send;
 }
 
 /// Runs a command and insists on `OK`.
@@ -70,7 +71,7 @@ pub(crate) fn is_fatal(error: &ModemError) -> bool {
 }
 
 /// `Ok(None)` for an answer the modem may legitimately not have, `Err` only for fatal errors.
-fn optional<T>(result: Result<T, ModemError>) -> Result<Option<T>, ModemError> {
+pub(crate) fn optional<T>(result: Result<T, ModemError>) -> Result<Option<T>, ModemError> {
     match result {
         Ok(value) => Ok(Some(value)),
         Err(error) if is_fatal(&error) => Err(error),
@@ -180,9 +181,9 @@ pub(crate) async fn pin_status<E: Exec>(
     match run(exec, command).await {
         Ok(response) => Ok(Ok(parsed(&line, cpin::parse_query(&response.lines))?)),
         Err(ModemError::Command {
-            result: FinalResult::CmeError(code),
+            result: FinalResult::CmeError(CmeCode::SIM_NOT_INSERTED | CmeCode(13)),
             ..
-        }) if matches!(code, CmeCode::SIM_NOT_INSERTED | CmeCode(13)) => Ok(Err(SimState::Absent)),
+        }) => Ok(Err(SimState::Absent)),
         Err(ModemError::Command {
             result: FinalResult::CmeError(CmeCode::SIM_PIN_REQUIRED),
             ..
@@ -277,7 +278,8 @@ pub(crate) async fn iccid<E: Exec>(exec: &mut E) -> Result<Option<String>, Modem
     let data = response.lines.iter().find_map(|l| {
         let rest = params::after_prefix(&l.text, "+CRSM")?;
         let items = params::split(rest);
-        (items.first() == Some(&"144")).then(|| items.get(2).map(|d| params::unquote(d).to_owned()))?
+        (items.first() == Some(&"144"))
+            .then(|| items.get(2).map(|d| params::unquote(d).to_owned()))?
     });
     Ok(data.and_then(|d| identity::parse_iccid(&[InfoLine::new(d)]).ok()))
 }

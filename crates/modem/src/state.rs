@@ -141,7 +141,10 @@ impl RegistrationSummary {
 
     /// Whether messages can flow.
     pub fn is_registered(self) -> bool {
-        matches!(self, RegistrationSummary::Home | RegistrationSummary::Roaming)
+        matches!(
+            self,
+            RegistrationSummary::Home | RegistrationSummary::Roaming
+        )
     }
 
     /// `home`, `roaming`, …, as `probe` prints it.

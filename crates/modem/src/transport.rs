@@ -158,7 +158,10 @@ impl OpenErrorKind {
     /// Whether trying again later can succeed without anyone changing anything. A missing
     /// path counts: USB modems come back under the same name after a reset.
     pub fn is_transient(self) -> bool {
-        !matches!(self, OpenErrorKind::PermissionDenied | OpenErrorKind::Invalid)
+        !matches!(
+            self,
+            OpenErrorKind::PermissionDenied | OpenErrorKind::Invalid
+        )
     }
 }
 
@@ -179,10 +182,11 @@ impl OpenError {
     pub fn advice(&self) -> String {
         let device = &self.device;
         match self.kind {
-            OpenErrorKind::NotFound => format!(
+            OpenErrorKind::NotFound => {
                 "check the path and that the modem is plugged in (USB modems' AT port is often \
                  /dev/ttyUSB2; list them with `ls /dev/ttyUSB* /dev/ttyACM*`)"
-            ),
+                    .to_owned()
+            }
             OpenErrorKind::PermissionDenied => {
                 "add the user to the `dialout` group (`sudo usermod -aG dialout $USER`, then log \
                  in again)"
@@ -373,7 +377,13 @@ mod tests {
 
     #[test]
     fn bad_tcp_device_strings_say_what_is_missing() {
-        for bad in ["tcp://host", "tcp://:7000", "tcp://host:0", "tcp://host:http", ""] {
+        for bad in [
+            "tcp://host",
+            "tcp://:7000",
+            "tcp://host:0",
+            "tcp://host:http",
+            "",
+        ] {
             let error = Device::parse(bad).expect_err(bad);
             assert_eq!(error.kind, OpenErrorKind::Invalid, "{bad}");
         }

@@ -207,8 +207,8 @@ pub struct Personality {
     /// The answer to an `AT+CNMI`/`AT+CPMS` setting the model refuses; `None` for the TS
     /// 27.005 `+CMS ERROR` (SIM800 answers a bare `ERROR` even with `AT+CMEE=1`).
     pub setting_rejected: Option<Final>,
-    /// Boot banner: lines and when they come after power-on.
-    pub boot: &'static [(Duration, &'static str)],
+    /// Boot banner: lines and when they come, in milliseconds after power-on.
+    pub boot: &'static [(u64, &'static str)],
     /// When the SMS stack is ready after power-on; before, SMS commands get `not_ready`.
     pub sms_ready_after: Duration,
     /// The answer to SMS commands before the SMS stack is ready.
@@ -230,6 +230,8 @@ pub struct Personality {
     pub registration: RegistrationStyle,
     /// `AT+COPS?` operator name and access technology (`None`: the field is left out).
     pub operator: (&'static str, Option<u8>),
+    /// `AT+COPS?` `<format>` after power-on: 0 long name, 2 numeric (MCC+MNC).
+    pub operator_format: u8,
     /// The SMSC on the SIM (`AT+CSCA?`).
     pub smsc: &'static str,
     /// Vendor commands accepted with a bare `OK` (`^CURC`, `+QINDCFG`…).
@@ -401,6 +403,7 @@ impl Personality {
                 has_cereg: true,
             },
             operator: ("Conductor Net", Some(7)),
+            operator_format: 0,
             smsc: "+10000000000",
             vendor_noops: &[],
         }
@@ -459,18 +462,18 @@ impl Personality {
             unknown_command: Final::Vendor("COMMAND NOT SUPPORT"),
             setting_rejected: None,
             boot: &[
-                (ms(300), "^BOOT:35323129,0,0,0,26"),
-                (ms(800), "^SIMST:1"),
-                (ms(1200), "^SRVST:0"),
-                (ms(1500), "^MODE:3,3"),
-                (ms(2000), "^RSSI:14"),
+                (300, "^BOOT:35323129,0,0,0,26"),
+                (800, "^SIMST:1"),
+                (1200, "^SRVST:0"),
+                (1500, "^MODE:3,3"),
+                (2000, "^RSSI:14"),
             ],
             sms_ready_after: ms(1500),
             not_ready: Final::Cms(cms::SIM_BUSY),
             registered_after: ms(2000),
             noise: &["^RSSI:14", "^BOOT:35323129,0,0,0,26", "^RSSI:10", "^MODE:3,3", "^SRVST:0"],
             noise_interval: Some(Duration::from_secs(5)),
-            noise_in_response: 0.15,
+            noise_in_response: 0.04,
             memory_full_urc: Some("^SMMEMFULL: \"SM\""),
             signal: (14, 99),
             registration: RegistrationStyle {
@@ -481,6 +484,7 @@ impl Personality {
                 has_cereg: false,
             },
             operator: ("Orange F", Some(2)),
+            operator_format: 0,
             smsc: "+33660003155",
             vendor_noops: &["^CURC", "^PORTSEL", "^BOOT", "^CMSR"],
         }
@@ -539,10 +543,10 @@ impl Personality {
             unknown_command: Final::Error,
             setting_rejected: None,
             boot: &[
-                (ms(500), "^SIMST:1"),
-                (ms(1000), "^SRVST:2"),
-                (ms(1500), "^HCSQ:\"LTE\",59,50,161,24"),
-                (ms(2000), "^NWTIME: 18/03/09,12:36:21+4,00"),
+                (500, "^SIMST:1"),
+                (1000, "^SRVST:2"),
+                (1500, "^HCSQ:\"LTE\",59,50,161,24"),
+                (2000, "^NWTIME: 18/03/09,12:36:21+4,00"),
             ],
             sms_ready_after: ms(1500),
             not_ready: Final::Cms(cms::SIM_BUSY),
@@ -554,7 +558,7 @@ impl Personality {
                 "^HWNAT:06",
             ],
             noise_interval: Some(Duration::from_secs(7)),
-            noise_in_response: 0.15,
+            noise_in_response: 0.04,
             memory_full_urc: Some("^SMMEMFULL: \"SM\""),
             signal: (21, 99),
             registration: RegistrationStyle {
@@ -565,6 +569,8 @@ impl Personality {
                 has_cereg: true,
             },
             operator: ("Orange F", Some(7)),
+            // Numeric, as the E3372 answers (`+COPS: 0,2,"20801",7`).
+            operator_format: 2,
             smsc: "+33695000695",
             vendor_noops: &["^CURC", "^PORTSEL", "^CMSR"],
         }
@@ -618,10 +624,10 @@ impl Personality {
             setting_rejected: Some(Final::Error),
             // "RDY" only comes at a fixed baud rate; the factory autobaud setting omits it.
             boot: &[
-                (ms(500), "+CFUN: 1"),
-                (ms(800), "+CPIN: READY"),
-                (ms(3000), "Call Ready"),
-                (ms(3500), "SMS Ready"),
+                (500, "+CFUN: 1"),
+                (800, "+CPIN: READY"),
+                (3000, "Call Ready"),
+                (3500, "SMS Ready"),
             ],
             sms_ready_after: ms(3500),
             not_ready: Final::Error,
@@ -639,6 +645,7 @@ impl Personality {
                 has_cereg: false,
             },
             operator: ("O2 - UK", None),
+            operator_format: 0,
             smsc: "+447785016005",
             vendor_noops: &["+CSCLK", "+CIURC"],
         }
@@ -687,10 +694,10 @@ impl Personality {
             unknown_command: Final::Error,
             setting_rejected: None,
             boot: &[
-                (ms(1000), "RDY"),
-                (ms(1500), "+CPIN: READY"),
-                (ms(4000), "SMS DONE"),
-                (ms(4500), "PB DONE"),
+                (1000, "RDY"),
+                (1500, "+CPIN: READY"),
+                (4000, "SMS DONE"),
+                (4500, "PB DONE"),
             ],
             sms_ready_after: ms(4000),
             not_ready: Final::Cms(cms::SIM_BUSY),
@@ -708,6 +715,7 @@ impl Personality {
                 has_cereg: true,
             },
             operator: ("vodafone UK", Some(7)),
+            operator_format: 0,
             smsc: "+447785016005",
             vendor_noops: &["+CSCLK"],
         }
@@ -760,19 +768,19 @@ impl Personality {
             unknown_command: Final::Error,
             setting_rejected: None,
             boot: &[
-                (ms(1000), "RDY"),
-                (ms(1200), "+CFUN: 1"),
-                (ms(1300), "+CPIN: READY"),
-                (ms(1400), "+QUSIM: 1"),
-                (ms(3000), "+QIND: SMS DONE"),
-                (ms(3200), "+QIND: PB DONE"),
+                (1000, "RDY"),
+                (1200, "+CFUN: 1"),
+                (1300, "+CPIN: READY"),
+                (1400, "+QUSIM: 1"),
+                (3000, "+QIND: SMS DONE"),
+                (3200, "+QIND: PB DONE"),
             ],
             sms_ready_after: ms(3000),
             not_ready: Final::Cms(cms::SIM_BUSY),
             registered_after: ms(2500),
             noise: &["+QIND: \"csq\",27,99", "+QIND: \"act\",\"LTE\"", "+QIND: \"csq\",25,99"],
             noise_interval: Some(Duration::from_secs(10)),
-            noise_in_response: 0.1,
+            noise_in_response: 0.03,
             memory_full_urc: None,
             signal: (17, 99),
             registration: RegistrationStyle {
@@ -783,6 +791,7 @@ impl Personality {
                 has_cereg: true,
             },
             operator: ("SGP-M1", Some(7)),
+            operator_format: 0,
             smsc: "+6587614701",
             vendor_noops: &["+QINDCFG", "+QURCCFG", "+QCFG"],
         }

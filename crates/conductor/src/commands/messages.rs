@@ -295,10 +295,10 @@ pub async fn list(config: &Config, args: ListArgs) -> Result<()> {
     for row in &rows {
         println!("{}", table_line(row));
     }
-    if rows.len() == args.limit {
-        if let Some(last) = rows.last() {
-            println!("(more: --before {})", last.id.0);
-        }
+    if rows.len() == args.limit
+        && let Some(last) = rows.last()
+    {
+        println!("(more: --before {})", last.id.0);
     }
     Ok(())
 }
