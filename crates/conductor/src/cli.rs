@@ -68,6 +68,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run a virtual modem (and its virtual network) until interrupted: for tests, demos and
+    /// trying Conductor without hardware.
+    Sim(SimArgs),
     /// Write, check or describe the configuration file.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -193,4 +196,37 @@ pub struct ListArgs {
     /// Print JSON lines instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Arguments of `conductor sim`.
+#[derive(Debug, Args)]
+pub struct SimArgs {
+    /// Serve the modem over TCP at this address (port 0 picks a free one).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub tcp: Option<std::net::SocketAddr>,
+    /// Serve it on a pseudo-terminal as well (the path is printed), like a USB serial port.
+    #[arg(long)]
+    pub pty: bool,
+    /// SIM message slots.
+    #[arg(long, default_value_t = 30, value_name = "N")]
+    pub sim_capacity: usize,
+    /// How long a send takes, in seconds: `0`, `0.5`, or a range such as `1-3`.
+    #[arg(long, default_value = "1-3", value_name = "SECONDS")]
+    pub send_latency: String,
+    /// JSON-lines control interface (inject messages, list submissions, faults) on loopback.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub control: Option<std::net::SocketAddr>,
+    /// Seed of every random choice: same seed and inputs, same bytes.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Which real modem to imitate: generic, huawei_e173, huawei_e3372, simcom_sim800,
+    /// simcom_sim7600, quectel_ec25.
+    #[arg(long, default_value = "generic")]
+    pub personality: String,
+    /// The modem's own phone number.
+    #[arg(long, default_value = "+15550000001")]
+    pub number: String,
+    /// Lock the SIM with this PIN.
+    #[arg(long)]
+    pub pin: Option<String>,
 }

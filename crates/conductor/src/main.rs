@@ -36,9 +36,32 @@ async fn database_command(config: config::Config, command: cli::Command) -> anyh
         cli::Command::List(args) => messages::list(&config, args).await,
         cli::Command::Show { id, json } => messages::show(&config, id, json).await,
         cli::Command::Status { json } => messages::status(&config, json).await,
-        cli::Command::Pdu(_) | cli::Command::Config(_) => {
+        cli::Command::Pdu(_) | cli::Command::Config(_) | cli::Command::Sim(_) => {
             unreachable!("handled before the config is loaded")
         }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM: the graceful-shutdown trigger for long-running verbs.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 
@@ -52,6 +75,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         cli::Command::Pdu(command) => commands::pdu::run(command),
         cli::Command::Config(command) => commands::config::run(command, &overrides),
+        cli::Command::Sim(args) => commands::sim::run(args),
         command => with_config(&overrides, |config| database_command(config, command)),
     };
     match result {

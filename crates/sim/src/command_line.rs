@@ -39,7 +39,9 @@ impl Param {
     /// The value as an unsigned number, for unquoted decimal tokens only.
     pub fn number(&self) -> Option<u32> {
         match self {
-            Param::Bare(token) if !token.is_empty() && token.bytes().all(|b| b.is_ascii_digit()) => {
+            Param::Bare(token)
+                if !token.is_empty() && token.bytes().all(|b| b.is_ascii_digit()) =>
+            {
                 token.parse().ok()
             }
             _ => None,
@@ -491,7 +493,10 @@ mod tests {
         let line = parse("AT+CSCA=\"a\\22b\"").expect("prefix");
         assert_eq!(
             line.commands,
-            vec![ext("+CSCA", Operation::Set(vec![Param::Quoted("a\"b".into())]))]
+            vec![ext(
+                "+CSCA",
+                Operation::Set(vec![Param::Quoted("a\"b".into())])
+            )]
         );
     }
 

@@ -241,11 +241,11 @@ fn active(fault: Option<Option<Instant>>, now: Instant) -> bool {
 }
 
 fn expire(fault: &mut Option<Option<Instant>>, now: Instant) -> bool {
-    if let Some(Some(until)) = *fault {
-        if now >= until {
-            *fault = None;
-            return true;
-        }
+    if let Some(Some(until)) = *fault
+        && now >= until
+    {
+        *fault = None;
+        return true;
     }
     false
 }

@@ -27,6 +27,23 @@
 //! instants you choose. With I/O: [`spawn`] a [`SimulatorConfig`], then connect over TCP, the
 //! pty path, or [`Simulator::connect`]; drive it with [`Simulator`]'s methods or the control
 //! port. The `conductor sim` command calls [`serve`].
+//!
+//! ```
+//! use std::time::Instant;
+//! use conductor_sim::{ModemOptions, SendLatency, VirtualModem};
+//!
+//! let now = Instant::now();
+//! let mut modem = VirtualModem::new(now, ModemOptions {
+//!     send_latency: SendLatency::ZERO,
+//!     ..ModemOptions::default()
+//! });
+//! modem.handle_input(now, b"AT+CMGF=0;+CPMS?\r");
+//! let out = modem.poll_output().unwrap_or_default();
+//! assert_eq!(
+//!     String::from_utf8_lossy(&out),
+//!     "AT+CMGF=0;+CPMS?\r\r\n+CPMS: \"SM\",0,30,\"SM\",0,30,\"SM\",0,30\r\n\r\nOK\r\n"
+//! );
+//! ```
 #![warn(missing_docs)]
 
 pub mod codes;

@@ -471,7 +471,13 @@ impl Personality {
             sms_ready_after: ms(1500),
             not_ready: Final::Cms(cms::SIM_BUSY),
             registered_after: ms(2000),
-            noise: &["^RSSI:14", "^BOOT:35323129,0,0,0,26", "^RSSI:10", "^MODE:3,3", "^SRVST:0"],
+            noise: &[
+                "^RSSI:14",
+                "^BOOT:35323129,0,0,0,26",
+                "^RSSI:10",
+                "^MODE:3,3",
+                "^SRVST:0",
+            ],
             noise_interval: Some(Duration::from_secs(5)),
             noise_in_response: 0.04,
             memory_full_urc: Some("^SMMEMFULL: \"SM\""),
@@ -672,8 +678,16 @@ impl Personality {
             imsi_prefix: "23415",
             iccid_prefix: "8944100",
             memories: HUAWEI_3G_MEMORIES,
-            cpms_lists: [&["ME", "MT", "SM", "SR"], &["ME", "MT", "SM"], &["ME", "SM"]],
-            cpms_accepted: [&["ME", "MT", "SM", "SR"], &["ME", "MT", "SM"], &["ME", "SM"]],
+            cpms_lists: [
+                &["ME", "MT", "SM", "SR"],
+                &["ME", "MT", "SM"],
+                &["ME", "SM"],
+            ],
+            cpms_accepted: [
+                &["ME", "MT", "SM", "SR"],
+                &["ME", "MT", "SM"],
+                &["ME", "SM"],
+            ],
             cpms_default: ["SM", "SM", "SM"],
             me_capacity: 23,
             sr_capacity: 23,
@@ -778,7 +792,11 @@ impl Personality {
             sms_ready_after: ms(3000),
             not_ready: Final::Cms(cms::SIM_BUSY),
             registered_after: ms(2500),
-            noise: &["+QIND: \"csq\",27,99", "+QIND: \"act\",\"LTE\"", "+QIND: \"csq\",25,99"],
+            noise: &[
+                "+QIND: \"csq\",27,99",
+                "+QIND: \"act\",\"LTE\"",
+                "+QIND: \"csq\",25,99",
+            ],
             noise_interval: Some(Duration::from_secs(10)),
             noise_in_response: 0.03,
             memory_full_urc: None,
@@ -806,7 +824,13 @@ impl Personality {
 
     /// Whether `AT+CNMI` with `setting` is refused, and with what.
     pub fn cnmi_refusal(&self, setting: &Cnmi) -> Option<Final> {
-        let values = [setting.mode, setting.mt, setting.bm, setting.ds, setting.bfr];
+        let values = [
+            setting.mode,
+            setting.mt,
+            setting.bm,
+            setting.ds,
+            setting.bfr,
+        ];
         let in_range = values
             .iter()
             .zip(self.cnmi_ranges.iter())
@@ -871,7 +895,10 @@ mod tests {
     #[test]
     fn sim800_refuses_ds2_with_a_bare_error() {
         let p = Personality::simcom_sim800();
-        assert_eq!(p.cnmi_refusal(&Cnmi::new(2, 1, 0, 2, 0)), Some(Final::Error));
+        assert_eq!(
+            p.cnmi_refusal(&Cnmi::new(2, 1, 0, 2, 0)),
+            Some(Final::Error)
+        );
         assert_eq!(p.cnmi_refusal(&Cnmi::new(2, 1, 0, 1, 0)), None);
     }
 

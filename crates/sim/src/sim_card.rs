@@ -196,7 +196,13 @@ impl SimCard {
     pub fn used(&self, memory: &str) -> usize {
         self.parts(memory)
             .iter()
-            .map(|&i| self.storages[i].slots.iter().filter(|s| s.is_some()).count())
+            .map(|&i| {
+                self.storages[i]
+                    .slots
+                    .iter()
+                    .filter(|s| s.is_some())
+                    .count()
+            })
             .sum()
     }
 
@@ -226,10 +232,10 @@ impl SimCard {
 
     /// Marks a received message read; nothing for other states or an empty slot.
     pub fn mark_read(&mut self, memory: &str, index: u32) {
-        if let Some(message) = self.slot_mut(memory, index) {
-            if message.status == MessageStatus::ReceivedUnread {
-                message.status = MessageStatus::ReceivedRead;
-            }
+        if let Some(message) = self.slot_mut(memory, index)
+            && message.status == MessageStatus::ReceivedUnread
+        {
+            message.status = MessageStatus::ReceivedRead;
         }
     }
 
@@ -321,8 +327,14 @@ mod tests {
     fn indexes_start_at_the_personality_base() {
         let mut huawei = SimCard::new(&Personality::huawei_e173(), 2, 23, 20);
         let mut sim800 = SimCard::new(&Personality::simcom_sim800(), 2, 50, 0);
-        assert_eq!(huawei.store("SM", message(1)).map(|p| p.memory_index), Some(0));
-        assert_eq!(sim800.store("SM", message(1)).map(|p| p.memory_index), Some(1));
+        assert_eq!(
+            huawei.store("SM", message(1)).map(|p| p.memory_index),
+            Some(0)
+        );
+        assert_eq!(
+            sim800.store("SM", message(1)).map(|p| p.memory_index),
+            Some(1)
+        );
         assert_eq!(sim800.get("SM", 0), Err(InvalidIndex));
         assert_eq!(sim800.get("SM", 3), Err(InvalidIndex));
         assert_eq!(sim800.get("SM", 2), Ok(None));

@@ -4,3 +4,4 @@
 pub mod config;
 pub mod messages;
 pub mod pdu;
+pub mod sim;

@@ -1,0 +1,276 @@
+//! The control interface: JSON lines over TCP on loopback, one request per line, one reply per
+//! line.
+//!
+//! Why JSON lines: any test, script or person with `nc` can drive the simulator without a
+//! client library, and it needs nothing beyond serde_json. Loopback only: it can inject
+//! messages and unplug modems.
+//!
+//! Every request has an `"op"`; `"modem"` names a modem by name ("modem0"), number or position
+//! and defaults to the first. Every reply has `"ok"`; failures carry `"error"`.
+//!
+//! ```text
+//! {"op":"modems"}
+//! {"op":"inject","modem":"modem0","from":"+33612345678","text":"hello"}
+//! {"op":"inject","modem":"modem0","pdu":"07913366003051F5040B91..."}
+//! {"op":"submitted"}                       {"op":"outside"}          {"op":"held"}
+//! {"op":"sim","modem":"modem0"}            {"op":"stats"}
+//! {"op":"fault","modem":"modem0","fault":"unplug","seconds":5}
+//! {"op":"fault","fault":"reject_sends","count":2,"code":38,"stage":"before_prompt"}
+//! {"op":"fault","fault":"hold_sends","count":1,"submit":true}
+//! {"op":"fault","fault":"garbage","bytes":32}   {"op":"fault","fault":"reboot"}
+//! {"op":"clear_fault","modem":"modem0","fault":"unplug"}   (no "fault": clear all)
+//! {"op":"status_report","delay_ms":500,"status":0,"enabled":true}
+//! ```
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::faults::{Fault, FaultKind};
+use crate::network::StatusReportSettings;
+use crate::serve::Simulator;
+
+/// The sender injected messages come from when the request names none.
+pub const DEFAULT_SENDER: &str = "+447700900123";
+
+/// One control request.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    /// The modems, their numbers and state.
+    Modems,
+    /// A message from an outside phone into a modem: `text` (split and concatenated when
+    /// long, UCS-2 when needed) or a raw PDU-mode `pdu`.
+    Inject {
+        /// Target modem.
+        #[serde(default)]
+        modem: Option<String>,
+        /// Sender number or alphanumeric name.
+        #[serde(default)]
+        from: Option<String>,
+        /// The text.
+        #[serde(default)]
+        text: Option<String>,
+        /// Or a PDU (hex, SMSC first), DELIVER or STATUS-REPORT.
+        #[serde(default)]
+        pdu: Option<String>,
+        /// Class 0.
+        #[serde(default)]
+        flash: bool,
+    },
+    /// Every distinct SUBMIT the modems sent, with counts.
+    Submitted,
+    /// SUBMITs that went to outside numbers.
+    Outside,
+    /// Messages the network holds for modems.
+    Held,
+    /// A modem's memories.
+    Sim {
+        /// Which modem.
+        #[serde(default)]
+        modem: Option<String>,
+    },
+    /// Counters.
+    Stats,
+    /// Inject a fault.
+    Fault {
+        /// Which modem.
+        #[serde(default)]
+        modem: Option<String>,
+        /// The fault (its `"fault"` tag and fields sit beside `"op"`).
+        #[serde(flatten)]
+        fault: Fault,
+    },
+    /// Clear a lasting fault, or all of them.
+    ClearFault {
+        /// Which modem.
+        #[serde(default)]
+        modem: Option<String>,
+        /// Which fault; none for all.
+        #[serde(default)]
+        fault: Option<FaultKind>,
+    },
+    /// Change (and show) the status report settings.
+    StatusReport {
+        /// Send reports at all.
+        #[serde(default)]
+        enabled: Option<bool>,
+        /// Delay after delivery, milliseconds.
+        #[serde(default)]
+        delay_ms: Option<u64>,
+        /// TP-ST for outside recipients.
+        #[serde(default)]
+        status: Option<u8>,
+    },
+}
+
+fn failure(error: impl std::fmt::Display) -> Value {
+    json!({ "ok": false, "error": error.to_string() })
+}
+
+fn to_value<T: serde::Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).unwrap_or(Value::Null)
+}
+
+/// Carries out one request.
+pub async fn execute(simulator: &Simulator, request: Request) -> Value {
+    let first = || "0".to_owned();
+    match request {
+        Request::Modems => json!({ "ok": true, "modems": to_value(&simulator.modems().await) }),
+        Request::Inject {
+            modem,
+            from,
+            text,
+            pdu,
+            flash,
+        } => {
+            let modem = modem.unwrap_or_else(first);
+            match (text, pdu) {
+                (Some(text), None) => {
+                    let from = from.unwrap_or_else(|| DEFAULT_SENDER.to_owned());
+                    match simulator.inject_text(&modem, &from, &text, flash).await {
+                        Ok(pdus) => json!({ "ok": true, "parts": pdus.len(), "pdus": pdus }),
+                        Err(e) => failure(e),
+                    }
+                }
+                (None, Some(pdu)) => match simulator.inject_pdu(&modem, &pdu).await {
+                    Ok(()) => json!({ "ok": true, "parts": 1, "pdus": [pdu] }),
+                    Err(e) => failure(e),
+                },
+                _ => failure("inject needs exactly one of \"text\" and \"pdu\""),
+            }
+        }
+        Request::Submitted => {
+            json!({ "ok": true, "submitted": to_value(&simulator.submitted().await) })
+        }
+        Request::Outside => json!({ "ok": true, "outside": to_value(&simulator.outside().await) }),
+        Request::Held => json!({ "ok": true, "held": to_value(&simulator.held().await) }),
+        Request::Sim { modem } => match simulator.sim(&modem.unwrap_or_else(first)).await {
+            Ok(sim) => json!({ "ok": true, "sim": to_value(&sim) }),
+            Err(e) => failure(e),
+        },
+        Request::Stats => json!({ "ok": true, "stats": to_value(&simulator.stats().await) }),
+        Request::Fault { modem, fault } => {
+            match simulator.fault(&modem.unwrap_or_else(first), &fault).await {
+                Ok(()) => json!({ "ok": true }),
+                Err(e) => failure(e),
+            }
+        }
+        Request::ClearFault { modem, fault } => {
+            match simulator
+                .clear_fault(&modem.unwrap_or_else(first), fault)
+                .await
+            {
+                Ok(()) => json!({ "ok": true }),
+                Err(e) => failure(e),
+            }
+        }
+        Request::StatusReport {
+            enabled,
+            delay_ms,
+            status,
+        } => {
+            let current = simulator.status_reports().await;
+            let settings = StatusReportSettings {
+                enabled: enabled.unwrap_or(current.enabled),
+                delay: delay_ms
+                    .map(std::time::Duration::from_millis)
+                    .unwrap_or(current.delay),
+                status: status.unwrap_or(current.status),
+            };
+            simulator.set_status_reports(settings).await;
+            json!({ "ok": true, "status_reports": to_value(&settings) })
+        }
+    }
+}
+
+/// One request line in, one reply line out (without the newline).
+pub async fn handle_line(simulator: &Simulator, line: &str) -> String {
+    let reply = match serde_json::from_str::<Request>(line) {
+        Ok(request) => execute(simulator, request).await,
+        Err(e) => failure(format!("invalid request: {e}")),
+    };
+    reply.to_string()
+}
+
+/// Accepts control connections until shutdown.
+pub(crate) async fn serve_control(
+    simulator: Simulator,
+    listener: TcpListener,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut connections = tokio::task::JoinSet::new();
+    let for_connections = shutdown.clone();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                connections.spawn(control_connection(simulator.clone(), stream, for_connections.clone()));
+            }
+            _ = crate::serve::until(&mut shutdown, true) => break,
+        }
+    }
+    connections.abort_all();
+}
+
+async fn control_connection(
+    simulator: Simulator,
+    stream: tokio::net::TcpStream,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let (reader, mut writer) = stream.into_split();
+    let mut lines = BufReader::new(reader).lines();
+    loop {
+        let line = tokio::select! {
+            line = lines.next_line() => line,
+            _ = crate::serve::until(&mut shutdown, true) => return,
+        };
+        let Ok(Some(line)) = line else { return };
+        if line.trim().is_empty() {
+            continue;
+        }
+        let mut reply = handle_line(&simulator, &line).await;
+        reply.push('\n');
+        if writer.write_all(reply.as_bytes()).await.is_err() {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fault_request_carries_its_fields_beside_op() {
+        let r: Request = serde_json::from_str(
+            r#"{"op":"fault","modem":"modem1","fault":"reject_sends","count":2,"code":42,"stage":"before_prompt"}"#,
+        )
+        .expect("parses");
+        assert_eq!(
+            r,
+            Request::Fault {
+                modem: Some("modem1".into()),
+                fault: Fault::RejectSends {
+                    count: 2,
+                    code: 42,
+                    stage: crate::faults::RejectStage::BeforePrompt
+                }
+            }
+        );
+    }
+
+    #[test]
+    fn clear_fault_without_a_kind_means_all() {
+        let r: Request = serde_json::from_str(r#"{"op":"clear_fault"}"#).expect("parses");
+        assert_eq!(
+            r,
+            Request::ClearFault {
+                modem: None,
+                fault: None
+            }
+        );
+    }
+}
