@@ -68,6 +68,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Talk to a modem directly: probe it, or send raw AT commands.
+    #[command(subcommand)]
+    Modem(ModemCommand),
     /// Run a virtual modem (and its virtual network) until interrupted: for tests, demos and
     /// trying Conductor without hardware.
     Sim(SimArgs),
@@ -229,4 +232,32 @@ pub struct SimArgs {
     /// Lock the SIM with this PIN.
     #[arg(long)]
     pub pin: Option<String>,
+}
+
+/// `conductor modem ...`
+#[derive(Debug, Subcommand)]
+pub enum ModemCommand {
+    /// Connect, initialise read-only (no setting that survives a power cycle is changed) and
+    /// report what an operator checks first: identity, SIM, signal, network, SMSC, storage.
+    Probe {
+        /// A serial device (`/dev/ttyUSB2`, `COM3`) or `tcp://host:port`.
+        device: String,
+        /// Serial speed.
+        #[arg(long, default_value_t = 115_200)]
+        baud_rate: u32,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send raw AT commands one by one and print each answer (the minicom session).
+    At {
+        /// A serial device (`/dev/ttyUSB2`, `COM3`) or `tcp://host:port`.
+        device: String,
+        /// Commands, e.g. `AT+CSQ` `AT+CPMS?`.
+        #[arg(required = true)]
+        commands: Vec<String>,
+        /// Serial speed.
+        #[arg(long, default_value_t = 115_200)]
+        baud_rate: u32,
+    },
 }

@@ -36,7 +36,10 @@ async fn database_command(config: config::Config, command: cli::Command) -> anyh
         cli::Command::List(args) => messages::list(&config, args).await,
         cli::Command::Show { id, json } => messages::show(&config, id, json).await,
         cli::Command::Status { json } => messages::status(&config, json).await,
-        cli::Command::Pdu(_) | cli::Command::Config(_) | cli::Command::Sim(_) => {
+        cli::Command::Pdu(_)
+        | cli::Command::Config(_)
+        | cli::Command::Sim(_)
+        | cli::Command::Modem(_) => {
             unreachable!("handled before the config is loaded")
         }
     }
@@ -76,6 +79,7 @@ fn main() -> ExitCode {
         cli::Command::Pdu(command) => commands::pdu::run(command),
         cli::Command::Config(command) => commands::config::run(command, &overrides),
         cli::Command::Sim(args) => commands::sim::run(args),
+        cli::Command::Modem(command) => commands::modem::run(command),
         command => with_config(&overrides, |config| database_command(config, command)),
     };
     match result {

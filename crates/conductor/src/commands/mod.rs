@@ -3,5 +3,6 @@
 
 pub mod config;
 pub mod messages;
+pub mod modem;
 pub mod pdu;
 pub mod sim;
