@@ -19,6 +19,10 @@ pub struct Cli {
     /// (also `CONDUCTOR_DB`).
     #[arg(long, global = true, value_name = "PATH")]
     pub db: Option<String>,
+    /// For `run`: a modem device (serial path or `tcp://host:port`), replacing the config's
+    /// modems; repeat for several.
+    #[arg(long, global = true, value_name = "DEVICE")]
+    pub modem: Vec<String>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -27,6 +31,11 @@ pub struct Cli {
 /// The verbs.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the gateway daemon (until SIGTERM or Ctrl-C).
+    Run,
+    /// The daemon against two built-in virtual modems and a local database
+    /// (`conductor-demo.db` unless `--db`), with a simulated phone that answers.
+    Demo,
     /// Decode and encode SMS PDUs (TS 23.040 in TS 27.005 PDU-mode hex).
     #[command(subcommand)]
     Pdu(PduCommand),

@@ -7,6 +7,7 @@
 use crate::config::LoggingSection;
 use anyhow::{Context, Result};
 use file_rotate::{ContentLimit, FileRotate, compression::Compression, suffix::AppendCount};
+use std::io::IsTerminal;
 use std::sync::Mutex;
 use tracing_subscriber::{EnvFilter, fmt, layer::SubscriberExt, util::SubscriberInitExt};
 
@@ -22,12 +23,16 @@ pub fn init(section: &LoggingSection) -> Result<()> {
             )
         })?,
     };
-    let console = fmt::layer().with_writer(std::io::stderr).with_target(false);
+    let console = fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false);
     let file = match &section.file {
         Some(path) => {
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(parent)
-                    .with_context(|| format!("cannot create the log folder {}", parent.display()))?;
+                std::fs::create_dir_all(parent).with_context(|| {
+                    format!("cannot create the log folder {}", parent.display())
+                })?;
             }
             // FileRotate panics on an unopenable path, so check that it opens first.
             std::fs::OpenOptions::new()
@@ -44,7 +49,11 @@ pub fn init(section: &LoggingSection) -> Result<()> {
                 Compression::None,
                 None,
             );
-            Some(fmt::layer().with_ansi(false).with_writer(Mutex::new(writer)))
+            Some(
+                fmt::layer()
+                    .with_ansi(false)
+                    .with_writer(Mutex::new(writer)),
+            )
         }
         None => None,
     };

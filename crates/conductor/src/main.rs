@@ -7,6 +7,7 @@
 mod cli;
 mod commands;
 mod config;
+mod logging;
 mod pdu_json;
 
 use clap::Parser;
@@ -39,7 +40,9 @@ async fn database_command(config: config::Config, command: cli::Command) -> anyh
         cli::Command::Pdu(_)
         | cli::Command::Config(_)
         | cli::Command::Sim(_)
-        | cli::Command::Modem(_) => {
+        | cli::Command::Modem(_)
+        | cli::Command::Run
+        | cli::Command::Demo => {
             unreachable!("handled before the config is loaded")
         }
     }
@@ -73,13 +76,22 @@ fn main() -> ExitCode {
     let overrides = config::Overrides {
         config: cli.config.clone(),
         db: cli.db.clone(),
-        modems: Vec::new(),
+        modems: cli.modem.clone(),
     };
     let result = match cli.command {
         cli::Command::Pdu(command) => commands::pdu::run(command),
         cli::Command::Config(command) => commands::config::run(command, &overrides),
         cli::Command::Sim(args) => commands::sim::run(args),
         cli::Command::Modem(command) => commands::modem::run(command),
+        cli::Command::Run => config::Config::load(&overrides)
+            .map_err(anyhow::Error::from)
+            .and_then(commands::run::run),
+        cli::Command::Demo => config::Config::load(&config::Overrides {
+            modems: Vec::new(),
+            ..overrides.clone()
+        })
+        .map_err(anyhow::Error::from)
+        .and_then(|config| commands::demo::run(config, overrides.db.is_some())),
         command => with_config(&overrides, |config| database_command(config, command)),
     };
     match result {

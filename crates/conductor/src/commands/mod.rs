@@ -2,7 +2,9 @@
 //! does the work and reports, returning `anyhow` errors with context for `main` to print.
 
 pub mod config;
+pub mod demo;
 pub mod messages;
 pub mod modem;
 pub mod pdu;
+pub mod run;
 pub mod sim;
