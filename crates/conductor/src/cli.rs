@@ -83,6 +83,13 @@ pub enum Command {
     /// Run a virtual modem (and its virtual network) until interrupted: for tests, demos and
     /// trying Conductor without hardware.
     Sim(SimArgs),
+    /// Each health check with its state; exit 0 only when the database takes writes and
+    /// every configured modem is ready.
+    Health {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Write, check or describe the configuration file.
     #[command(subcommand)]
     Config(ConfigCommand),

@@ -513,6 +513,15 @@ impl Store {
         })
     }
 
+    /// Checks that the database takes writes (the `health` check): takes the write lock and
+    /// releases it without changing anything.
+    pub async fn check_writable(&self) -> Result<(), StoreError> {
+        self.run("checking that the database is writable", |db| {
+            db.check_writable()
+        })
+        .await
+    }
+
     /// Copies the WAL back into the database file and truncates it (shutdown, before a backup).
     pub async fn checkpoint(&self) -> Result<Checkpoint, StoreError> {
         self.run("checkpointing", |db| db.checkpoint()).await

@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod demo;
+pub mod health;
 pub mod messages;
 pub mod modem;
 pub mod pdu;

@@ -161,6 +161,18 @@ impl Sqlite {
             .map_err(|e| self.error("reading data_version", e.into()))
     }
 
+    /// Takes the write lock and lets go of it at once: proves the file is writable and no
+    /// other process holds the lock beyond the busy timeout, without changing anything.
+    pub(crate) fn check_writable(&self) -> Result<(), StoreError> {
+        let mut writer = self.writer();
+        let transaction = writer
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.error("taking the write lock", e.into()))?;
+        transaction
+            .rollback()
+            .map_err(|e| self.error("releasing the write lock", e.into()))
+    }
+
     /// Copies the WAL into the database file and truncates it (shutdown, backups).
     pub(crate) fn checkpoint(&self) -> Result<crate::store::Checkpoint, StoreError> {
         self.writer()
