@@ -150,6 +150,9 @@ mod tests {
         assert_eq!(sub(Timestamp::MIN, Duration::from_secs(1)), Timestamp::MIN);
         let now = Timestamp::UNIX_EPOCH;
         assert_eq!(until(add(now, Duration::from_secs(3)), now), Duration::ZERO);
-        assert_eq!(until(now, add(now, Duration::from_secs(3))), Duration::from_secs(3));
+        assert_eq!(
+            until(now, add(now, Duration::from_secs(3))),
+            Duration::from_secs(3)
+        );
     }
 }

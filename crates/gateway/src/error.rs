@@ -54,13 +54,15 @@ pub enum GatewayError {
     Store {
         /// What the gateway was doing.
         doing: &'static str,
-        /// The store's error, which says what to do.
+        /// The store's error, which says what to do (boxed: SQLite's errors are large).
         #[source]
-        source: StoreError,
+        source: Box<StoreError>,
     },
 
     /// A task of the gateway panicked.
-    #[error("the gateway's {task} task failed: {detail} (this is a bug in conductor; please report it)")]
+    #[error(
+        "the gateway's {task} task failed: {detail} (this is a bug in conductor; please report it)"
+    )]
     TaskFailed {
         /// Which task.
         task: String,
@@ -71,6 +73,9 @@ pub enum GatewayError {
 
 impl GatewayError {
     pub(crate) fn store(doing: &'static str) -> impl FnOnce(StoreError) -> GatewayError {
-        move |source| GatewayError::Store { doing, source }
+        move |source| GatewayError::Store {
+            doing,
+            source: Box::new(source),
+        }
     }
 }

@@ -83,6 +83,8 @@ pub(crate) fn identify(
     tpdu_length: Option<u32>,
 ) -> SimRead {
     let hex = pdu_hex.trim();
+    // One spelling per memory, whoever named it (a URC, init, the store).
+    let storage = &storage.to_ascii_uppercase();
     let fingerprint = |sender: &str, timestamp: &str, pdu: &[u8]| {
         Fingerprint::of(SimCopyIdentity {
             iccid,

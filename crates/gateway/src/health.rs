@@ -22,9 +22,7 @@ use crate::worker::ModemWorker;
 fn classify(state: &ModemState, sim_full: Option<&str>) -> (RowState, Option<String>) {
     match state.phase {
         Phase::Ready if !state.can_send() => {
-            let registration = state
-                .registration
-                .map_or("unknown", |r| r.as_str());
+            let registration = state.registration.map_or("unknown", |r| r.as_str());
             (
                 RowState::Degraded,
                 Some(format!(
@@ -51,7 +49,10 @@ fn classify(state: &ModemState, sim_full: Option<&str>) -> (RowState, Option<Str
         Phase::Connecting | Phase::Initialising | Phase::Disconnected => {
             (RowState::Down, state.last_error.clone())
         }
-        Phase::Stopped => (RowState::Down, Some("the modem task has stopped".to_owned())),
+        Phase::Stopped => (
+            RowState::Down,
+            Some("the modem task has stopped".to_owned()),
+        ),
     }
 }
 
@@ -103,7 +104,12 @@ impl ModemWorker {
     /// Writes the status row if it changed, or always with `force` (the interval).
     pub(crate) async fn write_status(&mut self, force: bool) {
         let row = self.status_row();
-        if !force && self.last_status.as_ref().is_some_and(|last| same(last, &row)) {
+        if !force
+            && self
+                .last_status
+                .as_ref()
+                .is_some_and(|last| same(last, &row))
+        {
             return;
         }
         self.upsert(row).await;
@@ -194,11 +200,20 @@ mod tests {
     #[test]
     fn a_full_sim_degrades_and_an_outage_is_down() {
         let s = state(Phase::Ready);
-        assert_eq!(classify(&s, Some("SM 30/30 (100.0 % full)")).0, RowState::Degraded);
-        assert_eq!(classify(&state(Phase::Connecting), None).0, RowState::Starting);
+        assert_eq!(
+            classify(&s, Some("SM 30/30 (100.0 % full)")).0,
+            RowState::Degraded
+        );
+        assert_eq!(
+            classify(&state(Phase::Connecting), None).0,
+            RowState::Starting
+        );
         let mut lost = state(Phase::Connecting);
         lost.outages = 1;
         assert_eq!(classify(&lost, None).0, RowState::Down);
-        assert_eq!(classify(&state(Phase::Disconnected), None).0, RowState::Down);
+        assert_eq!(
+            classify(&state(Phase::Disconnected), None).0,
+            RowState::Down
+        );
     }
 }

@@ -48,10 +48,14 @@ impl ModemWorker {
                     // Huawei 3G announces stored status reports as `+CMTI: "SR",n`.
                     self.read_stored_report(&storage, index).await;
                 } else if self.is_read_memory(&storage) {
-                    self.read_slot(index).await;
+                    let memory = self.read_memory_name();
+                    self.read_slot(&memory, index).await;
+                } else if self.is_receive_memory(&storage) {
+                    self.read_slot(&storage.to_ascii_uppercase(), index).await;
                 } else {
-                    // Another memory than the one listed and deleted in: its copies are read
-                    // by the sweep, so a copy never gets two fingerprints (promise 2).
+                    // A memory the sweep does not list under this name (a combined memory's
+                    // part, say): the sweep reads it, so a copy never gets two fingerprints
+                    // (promise 2).
                     debug!(%storage, index, "message stored in another memory; sweeping");
                     self.sweep_cycle().await;
                 }
@@ -89,24 +93,42 @@ impl ModemWorker {
         }
     }
 
-    /// Whether `storage` (from a URC) names the memory reads happen in. An empty name or an
-    /// unknown read memory counts as yes.
+    /// Whether `storage` (from a URC) names the memory init chose for reading. An empty name
+    /// or unknown memories count as yes.
     pub(crate) fn is_read_memory(&self, storage: &str) -> bool {
         storage.is_empty()
             || self
-                .read_memory
-                .as_deref()
-                .is_none_or(|m| m.eq_ignore_ascii_case(storage))
+                .home_memories
+                .as_ref()
+                .is_none_or(|m| m[0].eq_ignore_ascii_case(storage))
+    }
+
+    /// Whether `storage` (from a URC) is the receive memory (`<mem3>`), when that is not the
+    /// read memory: its copies are read with `<mem1>` switched to it for a moment.
+    pub(crate) fn is_receive_memory(&self, storage: &str) -> bool {
+        self.receive_memory()
+            .is_some_and(|m| m.eq_ignore_ascii_case(storage))
+    }
+
+    /// The receive memory, when it is not the read memory.
+    pub(crate) fn receive_memory(&self) -> Option<String> {
+        let home = self.home_memories.as_ref()?;
+        (!home[2].eq_ignore_ascii_case(&home[0])).then(|| home[2].to_ascii_uppercase())
     }
 
     /// `+CMTI`: reads the slot at once, stores it, then deletes what is due.
-    async fn read_slot(&mut self, index: u32) {
-        match self.handle.read(index).await {
+    async fn read_slot(&mut self, memory: &str, index: u32) {
+        if !self.select_read_memory(memory).await {
+            self.sweep_cycle().await;
+            return;
+        }
+        let result = self.handle.read(index).await;
+        self.restore_read_memory().await;
+        match result {
             Ok(Some(message)) => {
-                let storage = self.read_memory_name();
                 let read = identify(
                     &self.iccid(),
-                    &storage,
+                    memory,
                     index,
                     &message.pdu,
                     Some(message.length),
@@ -122,9 +144,11 @@ impl ModemWorker {
         }
     }
 
-    /// The name fingerprints use for the read memory.
+    /// The name fingerprints use for the read memory (init's choice, upper case).
     pub(crate) fn read_memory_name(&self) -> String {
-        self.read_memory.clone().unwrap_or_else(|| "SM".to_owned())
+        self.home_memories
+            .as_ref()
+            .map_or_else(|| "SM".to_owned(), |m| m[0].to_ascii_uppercase())
     }
 
     /// Sweep, delete what is due, guard capacity; again while the guard frees slots (the
@@ -144,31 +168,44 @@ impl ModemWorker {
         self.write_status(false).await;
     }
 
-    /// Lists the read memory (and the status report memory, where reports are stored) and
-    /// stores every copy. Returns whether the listing succeeded.
+    /// Lists the read memory, the receive memory when it differs, and the status report
+    /// memory where reports are stored, and stores every copy. Returns whether the read
+    /// memory's listing succeeded.
     async fn sweep(&mut self) -> bool {
         self.mismatched.clear();
         self.restore_read_memory().await;
+        let read_memory = self.read_memory_name();
+        let listed = self.sweep_memory(&read_memory).await;
+        if let Some(receive) = self.receive_memory()
+            && self.select_read_memory(&receive).await
+        {
+            self.sweep_memory(&receive).await;
+            self.restore_read_memory().await;
+        }
+        self.sweep_reports().await;
+        listed
+    }
+
+    /// Lists the memory selected as `<mem1>` (named `memory`) and stores what it holds.
+    async fn sweep_memory(&mut self, memory: &str) -> bool {
         let entries = match self.handle.list_messages().await {
             Ok(entries) => entries,
             Err(error) => {
-                warn!(%error, "could not list the SIM; retrying at the next sweep");
+                warn!(%memory, %error, "could not list the SIM; retrying at the next sweep");
                 return false;
             }
         };
         let iccid = self.iccid();
-        let storage = self.read_memory_name();
         let mut new = 0usize;
         for entry in entries {
-            let read = identify(&iccid, &storage, entry.index, &entry.pdu, Some(entry.length));
+            let read = identify(&iccid, memory, entry.index, &entry.pdu, Some(entry.length));
             if self.store_copy(read).await == Stored::New {
                 new += 1;
             }
         }
         if new > 0 {
-            debug!(new, "the sweep stored copies no URC had announced");
+            debug!(new, %memory, "the sweep stored copies no URC had announced");
         }
-        self.sweep_reports().await;
         true
     }
 
@@ -274,7 +311,10 @@ impl ModemWorker {
             Err(error) => return self.store_failed(&error, slot),
         };
         if let Some(id) = stored.flushed {
-            warn!(id = id.0, "message #{id} is stored incomplete: its reference was reused by a new message");
+            warn!(
+                id = id.0,
+                "message #{id} is stored incomplete: its reference was reused by a new message"
+            );
         }
         match stored.outcome {
             PartOutcome::Duplicate { .. } => Stored::Known,
@@ -291,7 +331,10 @@ impl ModemWorker {
                 Stored::New
             }
             PartOutcome::AddedLate { id, have, total } => {
-                info!(id = id.0, seq, have, total, "a late part was added to incomplete message #{id}");
+                info!(
+                    id = id.0,
+                    seq, have, total, "a late part was added to incomplete message #{id}"
+                );
                 Stored::New
             }
         }

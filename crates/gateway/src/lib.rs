@@ -10,8 +10,8 @@
 //!
 //! # Promises kept here
 //! 1. *No inbound loss*: a SIM copy is deleted only when the store lists it as committed, and
-//!    only after its slot was read again and held the same fingerprint
-//!    ([`sim_lifecycle`](crate::sim_lifecycle)). A full SIM is drained, not dropped.
+//!    only after its slot was read again and held the same fingerprint (module
+//!    `sim_lifecycle`). A full SIM is drained, not dropped.
 //! 2. *Stored once*: every read of a copy goes through one fingerprint function, so `+CMTI`,
 //!    sweeps and restarts agree.
 //! 3. *Sent at most once*: rows are claimed (`sending`) and each part recorded before

@@ -95,18 +95,13 @@ impl Dispatcher {
     /// The next instant something becomes claimable without anyone signalling: a retry or a
     /// rate-limit slot.
     fn wake_at(&self, now: Timestamp) -> Option<Timestamp> {
-        let retry = self
-            .ctx
-            .retry_at
-            .lock()
-            .ok()
-            .and_then(|mut r| match *r {
-                Some(t) if t <= now => {
-                    *r = None;
-                    Some(now)
-                }
-                other => other,
-            });
+        let retry = self.ctx.retry_at.lock().ok().and_then(|mut r| match *r {
+            Some(t) if t <= now => {
+                *r = None;
+                Some(now)
+            }
+            other => other,
+        });
         let limited = self
             .next_allowed
             .iter()
@@ -198,7 +193,10 @@ impl Dispatcher {
                 // The worker is gone (shutting down): the row stays `sending` with no part in
                 // flight, and the next start queues it again.
                 lane.in_flight.fetch_sub(1, Ordering::SeqCst);
-                debug!(id = id.0, "claimed during shutdown; the next start queues it again");
+                debug!(
+                    id = id.0,
+                    "claimed during shutdown; the next start queues it again"
+                );
             }
         }
     }
@@ -219,8 +217,11 @@ pub(crate) fn concat_reference(id: MessageId) -> u16 {
 
 /// The wait before attempt `attempt + 1`: `backoff`, doubling per attempt, at most a day.
 pub(crate) fn backoff(base: Duration, attempt: u32) -> Duration {
-    let factor = 1u32.checked_shl(attempt.saturating_sub(1)).unwrap_or(u32::MAX);
-    base.saturating_mul(factor).min(Duration::from_secs(24 * 3600))
+    let factor = 1u32
+        .checked_shl(attempt.saturating_sub(1))
+        .unwrap_or(u32::MAX);
+    base.saturating_mul(factor)
+        .min(Duration::from_secs(24 * 3600))
 }
 
 /// A send error in words an operator can act on (the CMS code and its meaning).
@@ -311,7 +312,12 @@ impl ModemWorker {
                 status_report,
             };
             // Promise 3: committed before AT+CMGS.
-            match self.ctx.store.part_sending(job.id, sending, self.now()).await {
+            match self
+                .ctx
+                .store
+                .part_sending(job.id, sending, self.now())
+                .await
+            {
                 Ok(()) => {}
                 Err(StoreError::WrongStatus { status, .. }) => {
                     info!(id = job.id.0, %status, "message #{} changed meanwhile ({status}); not sent", job.id);
@@ -391,7 +397,9 @@ impl ModemWorker {
                         job.id,
                         job.id
                     ),
-                    Err(e) => error!(id = job.id.0, error = %e, "could not record an ambiguous send; the next start marks it unknown"),
+                    Err(e) => {
+                        error!(id = job.id.0, error = %e, "could not record an ambiguous send; the next start marks it unknown")
+                    }
                 }
             }
             SendError::Rejected {
@@ -444,7 +452,9 @@ impl ModemWorker {
             Ok(status) => {
                 warn!(id = job.id.0, %status, %reason, "message #{} failed", job.id);
             }
-            Err(e) => error!(id = job.id.0, error = %e, %reason, "could not record a refused send; the next start queues it again"),
+            Err(e) => {
+                error!(id = job.id.0, error = %e, %reason, "could not record a refused send; the next start queues it again")
+            }
         }
     }
 }
@@ -466,7 +476,10 @@ mod tests {
 
     #[test]
     fn references_differ_for_consecutive_messages() {
-        assert_ne!(concat_reference(MessageId(7)), concat_reference(MessageId(8)));
+        assert_ne!(
+            concat_reference(MessageId(7)),
+            concat_reference(MessageId(8))
+        );
         assert_eq!(concat_reference(MessageId(256)), 0);
         assert_eq!(concat_reference(MessageId(-1)), 255);
     }

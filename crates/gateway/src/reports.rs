@@ -55,7 +55,10 @@ impl ModemWorker {
                 debug!(id = id.0, ?status, part = ?outcome.part_seq, "status report recorded");
             }
             (None, _) => {
-                debug!(message_ref, "a status report matched no message waiting for one");
+                debug!(
+                    message_ref,
+                    "a status report matched no message waiting for one"
+                );
             }
         }
         Stored::New
@@ -123,7 +126,8 @@ impl ModemWorker {
     /// Lists the status report memory during a sweep, where the modem stores reports there
     /// (`<ds>`=2), so a report whose `+CDSI` was lost is still recorded and deleted.
     pub(crate) async fn sweep_reports(&mut self) {
-        let stored = self.state.borrow().settings.status_reports == Some(StatusReportRouting::Stored);
+        let stored =
+            self.state.borrow().settings.status_reports == Some(StatusReportRouting::Stored);
         let home_is_reports = self
             .home_memories
             .as_ref()
@@ -139,7 +143,13 @@ impl ModemWorker {
         match listed {
             Ok(entries) => {
                 for entry in entries {
-                    let read = identify(&iccid, REPORT_MEMORY, entry.index, &entry.pdu, Some(entry.length));
+                    let read = identify(
+                        &iccid,
+                        REPORT_MEMORY,
+                        entry.index,
+                        &entry.pdu,
+                        Some(entry.length),
+                    );
                     if matches!(read.content, Content::Report(_)) {
                         self.store_copy(read).await;
                     }

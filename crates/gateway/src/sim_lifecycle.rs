@@ -40,8 +40,14 @@ impl ModemWorker {
             None => match self.handle.storage().await {
                 Ok(storage) => {
                     let read = storage.read.memory.clone();
-                    let write = storage.write.as_ref().map_or(read.clone(), |m| m.memory.clone());
-                    let receive = storage.receive.as_ref().map_or(read.clone(), |m| m.memory.clone());
+                    let write = storage
+                        .write
+                        .as_ref()
+                        .map_or(read.clone(), |m| m.memory.clone());
+                    let receive = storage
+                        .receive
+                        .as_ref()
+                        .map_or(read.clone(), |m| m.memory.clone());
                     Some([read, write, receive])
                 }
                 Err(error) => {
@@ -63,6 +69,10 @@ impl ModemWorker {
         {
             return true;
         }
+        if self.home_memories.is_none() && memory.eq_ignore_ascii_case(&self.read_memory_name()) {
+            // The memories are unknown: read wherever the modem reads.
+            return true;
+        }
         let is_reports = memory.eq_ignore_ascii_case(REPORT_MEMORY);
         if is_reports && self.report_memory_ok == Some(false) {
             return false;
@@ -71,7 +81,11 @@ impl ModemWorker {
         let Some(home) = self.home_memories.clone() else {
             return false;
         };
-        if memory.is_empty() || !memory.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        if memory.is_empty()
+            || !memory
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
             return false;
         }
         let line = format!("AT+CPMS=\"{memory}\",\"{}\",\"{}\"", home[1], home[2]);
@@ -112,7 +126,9 @@ impl ModemWorker {
         let line = format!("AT+CPMS=\"{}\",\"{}\",\"{}\"", home[0], home[1], home[2]);
         match self.handle.command(&line).await {
             Ok(response) if response.is_ok() => self.read_memory = Some(home[0].clone()),
-            Ok(response) => warn!(result = %response.result, "could not switch back to the read memory"),
+            Ok(response) => {
+                warn!(result = %response.result, "could not switch back to the read memory")
+            }
             Err(error) => warn!(%error, "could not switch back to the read memory"),
         }
     }
@@ -123,7 +139,12 @@ impl ModemWorker {
             return;
         }
         let policy = self.ctx.config.inbound.delete_policy;
-        match self.ctx.store.sim_deletions_due(self.id.clone(), policy).await {
+        match self
+            .ctx
+            .store
+            .sim_deletions_due(self.id.clone(), policy)
+            .await
+        {
             Ok(copies) if copies.is_empty() => {}
             Ok(copies) => {
                 let deleted = self.delete_copies(copies).await;
@@ -131,7 +152,9 @@ impl ModemWorker {
                     debug!(deleted, "deleted SIM copies whose rows are safe");
                 }
             }
-            Err(error) => warn!(%error, "could not list SIM copies due for deletion; retrying later"),
+            Err(error) => {
+                warn!(%error, "could not list SIM copies due for deletion; retrying later")
+            }
         }
     }
 
@@ -185,7 +208,13 @@ impl ModemWorker {
             self.record_deleted(copy).await;
             return Ok(false);
         };
-        let read = identify(iccid, &copy.storage, copy.slot, &message.pdu, Some(message.length));
+        let read = identify(
+            iccid,
+            &copy.storage,
+            copy.slot,
+            &message.pdu,
+            Some(message.length),
+        );
         if read.fingerprint != copy.fingerprint {
             warn!(
                 storage = %copy.storage,
@@ -276,7 +305,12 @@ impl ModemWorker {
             threshold,
             "SIM storage is above the threshold: deleting copies already safe in the database, oldest first"
         );
-        let copies = match self.ctx.store.oldest_sim_copies(self.id.clone(), excess).await {
+        let copies = match self
+            .ctx
+            .store
+            .oldest_sim_copies(self.id.clone(), excess)
+            .await
+        {
             Ok(copies) => copies,
             Err(error) => {
                 warn!(%error, "could not list SIM copies to free");
@@ -290,8 +324,11 @@ impl ModemWorker {
         let freed = self.delete_copies(copies).await;
         if freed > 0 {
             info!(freed, storage = %shown, "freed SIM slots");
-            self.event("capacity_cleanup", json!({ "freed": freed, "storage": shown }))
-                .await;
+            self.event(
+                "capacity_cleanup",
+                json!({ "freed": freed, "storage": shown }),
+            )
+            .await;
         }
         freed
     }

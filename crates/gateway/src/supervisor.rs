@@ -117,7 +117,10 @@ impl Connect for BoxedConnector {
     ) -> std::pin::Pin<
         Box<
             dyn std::future::Future<
-                    Output = Result<conductor_modem::transport::BoxedIo, conductor_modem::OpenError>,
+                    Output = Result<
+                        conductor_modem::transport::BoxedIo,
+                        conductor_modem::OpenError,
+                    >,
                 > + Send
                 + '_,
         >,
@@ -266,10 +269,7 @@ impl Gateway {
             clock,
             dispatch: Arc::clone(&context.dispatch),
         };
-        info!(
-            modems = context.config.modems.len(),
-            "gateway started"
-        );
+        info!(modems = context.config.modems.len(), "gateway started");
         let task = tokio::spawn(supervise(context, tasks, modem_tasks, modem_shutdown));
         Ok(Gateway { handle, task })
     }
@@ -350,7 +350,10 @@ async fn recover(
         );
     }
     for id in &recovered.requeued {
-        info!(id = id.0, "message #{id} was interrupted before it was sent: queued again");
+        info!(
+            id = id.0,
+            "message #{id} was interrupted before it was sent: queued again"
+        );
     }
     Ok(())
 }

@@ -40,7 +40,10 @@ async fn on_read_keeps_the_copy_until_an_external_update_marks_the_row_read() {
         .inject_text("modem0", FROM, "keep me until read", false)
         .await
         .expect("inject");
-    wait_until("the row", PATIENCE, || async { rig.inbound().await.len() == 1 }).await;
+    wait_until("the row", PATIENCE, || async {
+        rig.inbound().await.len() == 1
+    })
+    .await;
     // Two sweeps later the copy is still there: the row is unread.
     tokio::time::sleep(Duration::from_millis(2200)).await;
     assert_eq!(rig.slots("modem0", "SM").await, 1);
@@ -78,9 +81,11 @@ async fn a_full_sim_of_30_is_drained_and_nothing_the_network_held_is_lost() {
 
     let mut rig = rig;
     rig.start_gateway().await;
-    wait_until("all 40 messages stored", Duration::from_secs(30), || async {
-        rig.inbound().await.len() == 40
-    })
+    wait_until(
+        "all 40 messages stored",
+        Duration::from_secs(30),
+        || async { rig.inbound().await.len() == 40 },
+    )
     .await;
     wait_until("the network to hold nothing", PATIENCE, || async {
         rig.sim().held().await.is_empty()

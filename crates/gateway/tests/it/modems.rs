@@ -23,7 +23,10 @@ async fn each_ready_modem_has_a_fresh_status_row_with_identity_storage_and_signa
     })
     .await;
     let status = rig.modem_status("m1").await.expect("a row");
-    assert!(status.iccid.is_some() && status.imei.is_some(), "{status:?}");
+    assert!(
+        status.iccid.is_some() && status.imei.is_some(),
+        "{status:?}"
+    );
     assert_eq!(status.registration.as_deref(), Some("home"));
     assert!(status.signal_dbm.is_some());
     assert!(status.operator.is_some());

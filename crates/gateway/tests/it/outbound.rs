@@ -159,7 +159,10 @@ async fn a_permanent_refusal_fails_the_row_with_the_cms_code_and_its_meaning() {
     };
     rig.sim().fault("modem0", &refusal).await.expect("fault");
     let id = rig.queue(TO, "never").await;
-    wait_until("failed", PATIENCE, || async { rig.status_of(id).await == Status::Failed }).await;
+    wait_until("failed", PATIENCE, || async {
+        rig.status_of(id).await == Status::Failed
+    })
+    .await;
     let detail = rig.message(id).await;
     let reason = detail.message.reason.unwrap_or_default();
     assert!(reason.contains("+CMS ERROR 304"), "{reason}");
@@ -194,7 +197,10 @@ async fn a_crash_while_the_modem_holds_a_send_leaves_the_row_unknown_and_it_is_n
     let detail = rig.message(id).await;
     assert_eq!(detail.message.status, Status::Unknown);
     let reason = detail.message.reason.unwrap_or_default();
-    assert!(reason.contains(&format!("conductor requeue {id}")), "{reason}");
+    assert!(
+        reason.contains(&format!("conductor requeue {id}")),
+        "{reason}"
+    );
     rig.wait_modem("m0", ModemState::Ready).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let submitted = rig.sim().submitted().await;
@@ -225,7 +231,10 @@ async fn a_rate_limited_modem_spaces_its_messages_and_keeps_the_rest_queued() {
         .map(|s| s.first_at_ms)
         .collect();
     times.sort_unstable();
-    assert!(times[1] - times[0] >= 450 && times[2] - times[1] >= 450, "{times:?}");
+    assert!(
+        times[1] - times[0] >= 450 && times[2] - times[1] >= 450,
+        "{times:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -233,7 +242,10 @@ async fn a_graceful_shutdown_stops_claiming_and_records_the_modem_as_stopped() {
     let mut rig = Rig::start(gateway_config(1)).await;
     rig.wait_modem("m0", ModemState::Ready).await;
     let id = rig.queue(TO, "before shutdown").await;
-    wait_until("sent", PATIENCE, || async { matches!(rig.status_of(id).await, Status::Sent | Status::Delivered) }).await;
+    wait_until("sent", PATIENCE, || async {
+        matches!(rig.status_of(id).await, Status::Sent | Status::Delivered)
+    })
+    .await;
     let handle = rig.handle();
     rig.stop_gateway().await;
     let status = rig.modem_status("m0").await.expect("a status row");

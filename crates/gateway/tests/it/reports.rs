@@ -23,19 +23,34 @@ async fn a_long_text_goes_out_in_parts_and_their_status_reports_make_it_delivere
     .await;
     let submitted = rig.sim().submitted().await;
     assert_eq!(submitted.len(), 3, "{submitted:?}");
-    assert!(submitted.iter().all(|s| s.count == 1 && s.status_report_requested));
+    assert!(
+        submitted
+            .iter()
+            .all(|s| s.count == 1 && s.status_report_requested)
+    );
     let references: Vec<u16> = submitted
         .iter()
         .filter_map(|s| s.concat.map(|c| c.0))
         .collect();
     assert_eq!(references.len(), 3);
-    assert!(references.iter().all(|&r| r == references[0]), "{references:?}");
+    assert!(
+        references.iter().all(|&r| r == references[0]),
+        "{references:?}"
+    );
     let detail = rig.message(id).await;
     assert_eq!(detail.message.parts_total, 3);
     assert_eq!(detail.reports.len(), 3);
-    assert!(detail.parts.iter().all(|p| p.state.as_deref() == Some("delivered")));
+    assert!(
+        detail
+            .parts
+            .iter()
+            .all(|p| p.state.as_deref() == Some("delivered"))
+    );
     // The stored reports were deleted from "SR" after they were recorded.
-    wait_until("SR emptied", PATIENCE, || async { rig.slots("modem0", "SR").await == 0 }).await;
+    wait_until("SR emptied", PATIENCE, || async {
+        rig.slots("modem0", "SR").await == 0
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -53,7 +68,7 @@ async fn a_report_routed_with_cds_marks_the_message_delivered() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ec25_report_announced_in_the_wrong_memory_is_found_in_sr_and_the_message_there_is_kept()
- {
+{
     let mut sim = sim_config();
     sim.personality = Personality::quectel_ec25();
     let rig = Rig::new(sim, gateway_config(1), true).await;
@@ -76,7 +91,11 @@ async fn an_ec25_report_announced_in_the_wrong_memory_is_found_in_sr_and_the_mes
         rig.slots("modem0", "SR").await == 0
     })
     .await;
-    assert_eq!(rig.slots("modem0", "SM").await, 1, "the message in SM is untouched");
+    assert_eq!(
+        rig.slots("modem0", "SM").await,
+        1,
+        "the message in SM is untouched"
+    );
     let inbound = rig.inbound().await;
     assert_eq!(inbound.len(), 1, "the report is not an inbound message");
     assert_eq!(inbound[0].modem_index, Some(0));
@@ -94,7 +113,10 @@ async fn a_status_report_in_a_listing_is_recorded_as_a_report_not_as_a_message()
     let rig = Rig::new(sim, config, true).await;
     rig.wait_modem("m0", ModemState::Ready).await;
     let id = rig.queue(TO, "report me later").await;
-    wait_until("sent", PATIENCE, || async { rig.status_of(id).await == Status::Sent }).await;
+    wait_until("sent", PATIENCE, || async {
+        rig.status_of(id).await == Status::Sent
+    })
+    .await;
     let detail = rig.message(id).await;
     let message_ref = detail.parts[0].message_ref.expect("a TP-MR") as u8;
 

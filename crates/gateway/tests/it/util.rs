@@ -90,8 +90,7 @@ pub fn extra_modem(number: &str) -> conductor_sim::ModemConfig {
 
 /// Gateway settings with short intervals, for `modems` gateway ids ("m0" ↔ "modem0", …).
 pub fn gateway_config(modems: usize) -> GatewayConfig {
-    let mut config = GatewayConfig::default();
-    config.modems = (0..modems)
+    let modems = (0..modems)
         .map(|i| {
             let id = format!("m{i}");
             ModemSettings {
@@ -107,6 +106,10 @@ pub fn gateway_config(modems: usize) -> GatewayConfig {
             }
         })
         .collect();
+    let mut config = GatewayConfig {
+        modems,
+        ..GatewayConfig::default()
+    };
     config.inbound.sweep_interval = Duration::from_secs(1);
     config.inbound.capacity_check_interval = Duration::from_secs(2);
     config.inbound.delete_policy = DeletePolicy::OnRead;
@@ -157,7 +160,9 @@ impl Rig {
         let store = Store::open_sqlite(&db, StoreOptions::default())
             .await
             .expect("the database opens");
-        let running = conductor_sim::spawn(sim).await.expect("the simulator starts");
+        let running = conductor_sim::spawn(sim)
+            .await
+            .expect("the simulator starts");
         let mut rig = Rig {
             dir,
             db,
@@ -296,9 +301,15 @@ impl Rig {
 
     /// Waits until modem `id`'s status row says `state`.
     pub async fn wait_modem(&self, id: &str, state: conductor_store::ModemState) {
-        wait_until(&format!("{id} to be {}", state.as_str()), PATIENCE, || async {
-            self.modem_status(id).await.is_some_and(|s| s.state == state)
-        })
+        wait_until(
+            &format!("{id} to be {}", state.as_str()),
+            PATIENCE,
+            || async {
+                self.modem_status(id)
+                    .await
+                    .is_some_and(|s| s.state == state)
+            },
+        )
         .await;
     }
 
