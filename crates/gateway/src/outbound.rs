@@ -425,11 +425,9 @@ impl ModemWorker {
         }
     }
 
+    /// The modem never saw the part: queued again at once, the attempt not counted.
     fn retry_now(&self) -> Retry {
-        Retry::At {
-            next_attempt_at: self.now(),
-            max_attempts: self.ctx.config.outbound.max_attempts,
-        }
+        Retry::Release
     }
 
     /// Records a refusal before the PDU left: queued again with `retry`, or failed.
@@ -447,6 +445,9 @@ impl ModemWorker {
                 {
                     warn!(id = job.id.0, attempt = job.attempt, %reason, retry_at = %next_attempt_at, "message #{} not sent; it is retried", job.id);
                     self.ctx.note_retry(next_attempt_at);
+                } else if retry == Retry::Release {
+                    info!(id = job.id.0, %reason, "message #{} queued again", job.id);
+                    self.ctx.note_retry(self.now());
                 }
             }
             Ok(status) => {

@@ -58,6 +58,7 @@
 //! - [`Store`] and [`ChangeWatcher`] are the handles the gateway and the CLI use.
 #![warn(missing_docs)]
 
+pub mod api;
 pub mod error;
 pub mod fingerprint;
 mod migrate;
@@ -66,6 +67,10 @@ mod sqlite;
 mod store;
 pub mod types;
 
+pub use api::{
+    AttemptResult, DeliveryCount, DeliveryFilter, DeliveryState, IdempotencyKey, NewDelivery,
+    QueueOutcome, WebhookDelivery,
+};
 pub use error::StoreError;
 pub use fingerprint::Fingerprint;
 pub use migrate::SCHEMA_VERSION;

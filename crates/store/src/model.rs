@@ -300,6 +300,10 @@ pub enum Retry {
         /// Attempts allowed in all.
         max_attempts: u32,
     },
+    /// The modem never saw the part (it went down, or was not ready): queue the row again at
+    /// once without counting the attempt, so a flapping modem cannot use up a message's
+    /// attempts without ever trying to send it.
+    Release,
     /// A permanent error: fail the row now.
     Never,
 }

@@ -531,6 +531,109 @@ impl Store {
     pub async fn close(self) -> Result<Checkpoint, StoreError> {
         self.checkpoint().await
     }
+
+    // --- HTTP API: idempotency and the webhook outbox (crate::api) --------------------------
+
+    /// Queues every message in one transaction (all or none). With a `key` seen before for
+    /// the same request, queues nothing and returns the first call's ids; seen for another
+    /// request, [`QueueOutcome::KeyConflict`].
+    pub async fn queue_outbound_batch(
+        &self,
+        messages: Vec<NewOutbound>,
+        key: Option<crate::api::IdempotencyKey>,
+        now: Timestamp,
+    ) -> Result<crate::api::QueueOutcome, StoreError> {
+        const DOING: &str = "queueing messages";
+        self.run(DOING, move |db| {
+            db.write(DOING, |c| {
+                sqlite::api::queue_batch(c, &messages, key.as_ref(), now)
+            })
+        })
+        .await
+    }
+
+    /// The newest event's id, 0 when there is none (where a live stream starts).
+    pub async fn last_event_id(&self) -> Result<i64, StoreError> {
+        const DOING: &str = "reading the last event id";
+        self.run(DOING, move |db| db.read(DOING, sqlite::api::last_event_id))
+            .await
+    }
+
+    /// How far a webhook endpoint has read the events; None before its first enqueue.
+    pub async fn webhook_cursor(&self, endpoint: String) -> Result<Option<i64>, StoreError> {
+        const DOING: &str = "reading a webhook cursor";
+        self.run(DOING, move |db| {
+            db.read(DOING, |c| sqlite::api::webhook_cursor(c, &endpoint))
+        })
+        .await
+    }
+
+    /// Puts deliveries in the outbox (ignoring any already there for the same event) and
+    /// moves the endpoint's cursor to `cursor`, in one transaction; returns how many are new.
+    pub async fn enqueue_webhooks(
+        &self,
+        endpoint: String,
+        cursor: i64,
+        deliveries: Vec<crate::api::NewDelivery>,
+        now: Timestamp,
+    ) -> Result<usize, StoreError> {
+        const DOING: &str = "enqueueing webhook deliveries";
+        self.run(DOING, move |db| {
+            db.write(DOING, |c| {
+                sqlite::api::enqueue(c, &endpoint, cursor, &deliveries, now)
+            })
+        })
+        .await
+    }
+
+    /// `endpoint`'s pending deliveries due at `now`, in event order.
+    pub async fn webhooks_due(
+        &self,
+        endpoint: String,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<crate::api::WebhookDelivery>, StoreError> {
+        const DOING: &str = "listing due webhook deliveries";
+        self.run(DOING, move |db| {
+            db.read(DOING, |c| sqlite::api::due(c, &endpoint, now, limit))
+        })
+        .await
+    }
+
+    /// Records the result of one delivery attempt.
+    pub async fn webhook_attempted(
+        &self,
+        id: i64,
+        result: crate::api::AttemptResult,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        const DOING: &str = "recording a webhook attempt";
+        self.run(DOING, move |db| {
+            db.write(DOING, |c| sqlite::api::attempted(c, id, &result, now))
+        })
+        .await
+    }
+
+    /// Outbox rows, newest first (the API's and the CLI's view of attempts).
+    pub async fn webhook_deliveries(
+        &self,
+        filter: crate::api::DeliveryFilter,
+    ) -> Result<Vec<crate::api::WebhookDelivery>, StoreError> {
+        const DOING: &str = "listing webhook deliveries";
+        self.run(DOING, move |db| {
+            db.read(DOING, |c| sqlite::api::deliveries(c, &filter))
+        })
+        .await
+    }
+
+    /// Outbox rows and attempts per endpoint and state (metrics).
+    pub async fn webhook_counts(&self) -> Result<Vec<crate::api::DeliveryCount>, StoreError> {
+        const DOING: &str = "counting webhook deliveries";
+        self.run(DOING, move |db| {
+            db.read(DOING, sqlite::api::delivery_counts)
+        })
+        .await
+    }
 }
 
 /// Notices commits by external writers (promise 4: rows they insert are picked up within a

@@ -11,6 +11,7 @@
 //! Durability (promise 1): `journal_mode=WAL` with `synchronous=FULL` fsyncs the WAL on every
 //! commit, so a committed row survives a power cut before the gateway deletes its SIM copy.
 
+pub(crate) mod api;
 pub(crate) mod inbound;
 pub(crate) mod outbound;
 pub(crate) mod query;

@@ -522,8 +522,18 @@ pub(crate) fn part_rejected(
             format!("{reason} (gave up after {attempts} attempts)"),
             None,
         ),
+        Retry::Release => (
+            Status::Queued,
+            format!("{reason}; queued again"),
+            Some(now_s.clone()),
+        ),
         Retry::Never => (Status::Failed, reason.to_owned(), None),
     };
+    if retry == Retry::Release {
+        // The claim counted an attempt the modem never saw: give it back.
+        c.prepare_cached("UPDATE messages SET attempts = MAX(attempts - 1, 0) WHERE id = ?1")?
+            .execute([id.0])?;
+    }
     let part_state = if status == Status::Queued {
         "pending"
     } else {

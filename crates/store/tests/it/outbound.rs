@@ -565,3 +565,53 @@ async fn an_ambiguous_part_makes_the_message_unknown() {
     assert_eq!(st, Status::Unknown);
     assert!(reason.expect("reason").contains("no answer to AT+CMGS"));
 }
+
+#[tokio::test]
+async fn a_released_job_is_queued_again_without_using_up_an_attempt() {
+    let db = TestDb::new().await;
+    let id = db
+        .store
+        .queue_outbound(outbound("+4917000002", "flapping modem"), at(0))
+        .await
+        .expect("q");
+    // Claimed and released five times: as often as max_attempts would allow retries.
+    for round in 0..5 {
+        let claimed = db
+            .store
+            .claim_due(claim(1 + round, &["m1"]))
+            .await
+            .expect("claim");
+        assert_eq!(claimed.jobs.len(), 1, "round {round}");
+        assert_eq!(
+            claimed.jobs[0].attempt, 1,
+            "a release does not count: round {round}"
+        );
+        let status = db
+            .store
+            .part_rejected(
+                id,
+                1,
+                "modem m1 is not ready to send".into(),
+                Retry::Release,
+                at(1 + round),
+            )
+            .await
+            .expect("released");
+        assert_eq!(status, Status::Queued);
+    }
+    let m = db
+        .store
+        .message(id)
+        .await
+        .expect("read")
+        .expect("exists")
+        .message;
+    assert_eq!(m.status, Status::Queued);
+    assert!(
+        m.reason
+            .as_deref()
+            .is_some_and(|r| r.contains("queued again")),
+        "{:?}",
+        m.reason
+    );
+}

@@ -13,7 +13,7 @@ async fn a_new_database_is_migrated_and_opening_it_again_changes_nothing() {
     assert_eq!(version.trim(), SCHEMA_VERSION.to_string());
     assert_eq!(
         db.sql("SELECT count(*) FROM schema_migrations;").trim(),
-        "1"
+        SCHEMA_VERSION.to_string()
     );
     assert_eq!(db.sql("PRAGMA journal_mode;").trim(), "wal");
     // A second store on the same file (the CLI beside the daemon) and a reopen are no-ops.
@@ -31,7 +31,7 @@ async fn a_new_database_is_migrated_and_opening_it_again_changes_nothing() {
     );
     assert_eq!(
         db.sql("SELECT count(*) FROM schema_migrations;").trim(),
-        "1"
+        SCHEMA_VERSION.to_string()
     );
     for table in [
         "messages",
