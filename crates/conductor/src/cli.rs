@@ -83,6 +83,16 @@ pub enum Command {
     /// Run a virtual modem (and its virtual network) until interrupted: for tests, demos and
     /// trying Conductor without hardware.
     Sim(SimArgs),
+    /// A live terminal view of the database: modems, queue, newest messages, redrawn in
+    /// place whenever anything changes.
+    Watch {
+        /// Print one frame and exit (for scripts).
+        #[arg(long)]
+        once: bool,
+        /// Newest messages shown per direction.
+        #[arg(long, default_value_t = 8)]
+        rows: usize,
+    },
     /// Each health check with its state; exit 0 only when the database takes writes and
     /// every configured modem is ready.
     Health {

@@ -38,6 +38,7 @@ async fn database_command(config: config::Config, command: cli::Command) -> anyh
         cli::Command::Show { id, json } => messages::show(&config, id, json).await,
         cli::Command::Status { json } => messages::status(&config, json).await,
         cli::Command::Health { json } => commands::health::health(&config, json).await,
+        cli::Command::Watch { once, rows } => commands::watch::watch(&config, once, rows).await,
         cli::Command::Pdu(_)
         | cli::Command::Config(_)
         | cli::Command::Sim(_)

@@ -9,3 +9,4 @@ pub mod modem;
 pub mod pdu;
 pub mod run;
 pub mod sim;
+pub mod watch;
