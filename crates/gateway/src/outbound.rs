@@ -293,8 +293,10 @@ impl ModemWorker {
                 continue;
             }
             if self.ctx.shutdown.is_cancelled() && index > 0 {
-                // Between parts: stop here. The row stays `sending` with no part in flight and
-                // the next start queues it again; the parts sent are not sent twice.
+                // Between parts: stop here with no part in flight. The row goes back to
+                // `queued`; the parts sent are recorded and are not sent again.
+                self.release_unstarted(&job, "the gateway stopped between two parts")
+                    .await;
                 return;
             }
             if !self.state.borrow().can_send() {
@@ -428,6 +430,17 @@ impl ModemWorker {
     /// The modem never saw the part: queued again at once, the attempt not counted.
     fn retry_now(&self) -> Retry {
         Retry::Release
+    }
+
+    /// Gives back a claimed job no part of which is in flight (shutdown): `queued` again at
+    /// once, the attempt not counted, so SQL readers never see `sending` while the daemon is
+    /// down and the next start sends it without waiting for crash recovery.
+    pub(crate) async fn release_unstarted(&mut self, job: &OutboundJob, reason: &str) {
+        let seq = (1..=u8::MAX)
+            .find(|seq| !job.sent_parts.iter().any(|p| p.seq == *seq))
+            .unwrap_or(1);
+        self.reject(job, seq, reason.to_owned(), Retry::Release)
+            .await;
     }
 
     /// Records a refusal before the PDU left: queued again with `retry`, or failed.

@@ -176,6 +176,11 @@ impl ModemWorker {
                 },
             }
         }
+        // Jobs claimed for this modem but not started: give them back to the queue.
+        while let Ok(job) = self.jobs.try_recv() {
+            self.release_unstarted(&job, "the gateway stopped before sending it")
+                .await;
+        }
         self.write_final_status().await;
     }
 

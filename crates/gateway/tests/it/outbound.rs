@@ -267,3 +267,46 @@ async fn a_graceful_shutdown_stops_claiming_and_records_the_modem_as_stopped() {
     assert_eq!(rig.status_of(late).await, Status::Queued);
     assert_eq!(rig.sim().submitted().await.len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_shutdown_mid_batch_gives_unstarted_rows_back_to_the_queue_and_sends_each_once_after_restart()
+ {
+    let mut sim = sim_config();
+    sim.send_latency = SendLatency::fixed(Duration::from_millis(300));
+    let mut rig = Rig::new(sim, gateway_config(1), true).await;
+    rig.wait_modem("m0", ModemState::Ready).await;
+    let mut ids = Vec::new();
+    for n in 0..6 {
+        ids.push(rig.queue(TO, &format!("batch row {n}")).await);
+    }
+    wait_until("the first row sent", PATIENCE, || async {
+        matches!(
+            rig.status_of(ids[0]).await,
+            Status::Sent | Status::Delivered
+        )
+    })
+    .await;
+    rig.stop_gateway().await;
+    let mut queued = 0;
+    for id in &ids {
+        match rig.status_of(*id).await {
+            Status::Sent | Status::Delivered => {}
+            Status::Queued => queued += 1,
+            other => panic!("message {id} is {other} after a graceful shutdown"),
+        }
+    }
+    assert!(queued > 0, "the shutdown came before the batch was done");
+
+    rig.start_gateway().await;
+    wait_until("every row sent", PATIENCE, || async {
+        let mut all = true;
+        for id in &ids {
+            all &= matches!(rig.status_of(*id).await, Status::Sent | Status::Delivered);
+        }
+        all
+    })
+    .await;
+    let submitted = rig.sim().submitted().await;
+    assert_eq!(submitted.len(), ids.len());
+    assert!(submitted.iter().all(|s| s.count == 1), "{submitted:?}");
+}
