@@ -100,6 +100,21 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Webhook deliveries with their attempts, newest first (the persistent outbox).
+    Webhooks {
+        /// Only this endpoint (its `name`, else its URL).
+        #[arg(long)]
+        endpoint: Option<String>,
+        /// Only `pending`, `delivered` or `failed` deliveries.
+        #[arg(long)]
+        state: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Write, check or describe the configuration file.
     #[command(subcommand)]
     Config(ConfigCommand),

@@ -67,6 +67,249 @@ pub struct ConfigFile {
     /// Logging to the console and to rotating files.
     #[serde(default)]
     pub logging: LoggingSection,
+    /// The HTTP API, dashboard and metrics served by `run` and `demo`.
+    #[serde(default)]
+    pub http: HttpSection,
+    /// Signed webhooks: where events are posted, and how failed deliveries are retried.
+    #[serde(default)]
+    pub webhooks: WebhooksSection,
+}
+
+/// `http`: the API (`/api/v1`), the dashboard (`/`), `/metrics`, `/healthz`, `/readyz`.
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSection {
+    /// Serve HTTP at all. Default true.
+    pub enabled: bool,
+    /// Address and port to listen on. Default `127.0.0.1:8080`. Any address that is not
+    /// loopback needs at least one token: the daemon refuses to start otherwise.
+    pub listen: String,
+    /// Bearer tokens. Only their SHA-256 is stored: `printf %s TOKEN | sha256sum`.
+    pub tokens: Vec<TokenSection>,
+    /// TLS from PEM files. Not supported by this build yet: put a reverse proxy in front.
+    pub tls: Option<TlsSection>,
+    /// Largest request body, in KiB. Default 1024.
+    pub body_limit_kib: usize,
+    /// A request without an answer after this long gets 503. Default `30s`.
+    #[serde(with = "duration_text")]
+    #[schemars(with = "String")]
+    pub request_timeout: Duration,
+}
+
+impl Default for HttpSection {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: "127.0.0.1:8080".into(),
+            tokens: Vec::new(),
+            tls: None,
+            body_limit_kib: 1024,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// One API token.
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenSection {
+    /// Shown in logs instead of the token, e.g. `"n8n"`.
+    pub name: String,
+    /// The token's SHA-256, 64 hex digits (`printf %s TOKEN | sha256sum`).
+    pub sha256: String,
+    /// `read` (GET only) or `full` (default).
+    #[serde(default)]
+    pub scope: TokenScope,
+}
+
+/// What a token may do.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenScope {
+    /// GET requests only (dashboards, Prometheus).
+    Read,
+    /// Everything, sending included.
+    #[default]
+    Full,
+}
+
+/// TLS certificate and key, PEM.
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    /// Certificate chain; relative to the config file.
+    pub cert: PathBuf,
+    /// Private key; relative to the config file.
+    pub key: PathBuf,
+}
+
+/// `webhooks`.
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhooksSection {
+    /// The receivers.
+    pub endpoints: Vec<WebhookSection>,
+    /// Attempts per delivery before it is marked failed. Default 40 (about 31 hours with the
+    /// default backoff).
+    pub max_attempts: u32,
+    /// Wait after the first failed attempt; doubles each time. Default `10s`.
+    #[serde(with = "duration_text")]
+    #[schemars(with = "String")]
+    pub initial_backoff: Duration,
+    /// Longest wait between attempts. Default `1h`.
+    #[serde(with = "duration_text")]
+    #[schemars(with = "String")]
+    pub max_backoff: Duration,
+    /// One attempt's time limit. Default `10s`.
+    #[serde(with = "duration_text")]
+    #[schemars(with = "String")]
+    pub timeout: Duration,
+}
+
+impl Default for WebhooksSection {
+    fn default() -> Self {
+        let defaults = conductor_http::webhooks::WebhookConfig::default();
+        Self {
+            endpoints: Vec::new(),
+            max_attempts: defaults.max_attempts,
+            initial_backoff: defaults.initial_backoff,
+            max_backoff: defaults.max_backoff,
+            timeout: defaults.timeout,
+        }
+    }
+}
+
+/// One webhook receiver.
+#[derive(Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSection {
+    /// Its name in logs and in the deliveries list; default: the URL.
+    pub name: Option<String>,
+    /// `http://host:port/path`.
+    pub url: String,
+    /// Events to send: `message.received`, `message.sent`, `message.delivered`,
+    /// `message.failed`, `modem.down`, `modem.up`, `sim.capacity_warning`. Default: all.
+    #[serde(default)]
+    pub events: Vec<String>,
+    /// Only events of this modem.
+    pub modem: Option<String>,
+    /// Only messages to or from this number.
+    pub number: Option<String>,
+    /// The HMAC-SHA256 key for `X-Conductor-Signature`. Never logged.
+    pub secret: String,
+}
+
+impl std::fmt::Debug for WebhookSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The secret stays out of any debug output.
+        f.debug_struct("WebhookSection")
+            .field("name", &self.name)
+            .field("url", &self.url)
+            .field("events", &self.events)
+            .field("modem", &self.modem)
+            .field("number", &self.number)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Config {
+    /// The HTTP server's settings, checked (`http.*` fields named on error).
+    pub fn http_settings(&self) -> Result<conductor_http::HttpConfig, ConfigError> {
+        let path = match &self.source {
+            Source::File(path) => path.clone(),
+            Source::Defaults => PathBuf::from("(no config file)"),
+        };
+        let http = &self.file.http;
+        let listen = http.listen.parse().map_err(|_| {
+            invalid(
+                &path,
+                "http.listen",
+                format!(
+                    "{:?} is not an address:port such as \"127.0.0.1:8080\"",
+                    http.listen
+                ),
+            )
+        })?;
+        if http.tls.is_some() {
+            return Err(invalid(
+                &path,
+                "http.tls",
+                "TLS is not supported by this build yet: remove it and put a reverse proxy \
+                 (nginx, caddy) in front for HTTPS",
+            ));
+        }
+        let mut tokens = Vec::new();
+        for (i, token) in http.tokens.iter().enumerate() {
+            let scope = match token.scope {
+                TokenScope::Read => conductor_http::Scope::Read,
+                TokenScope::Full => conductor_http::Scope::Full,
+            };
+            tokens.push(
+                conductor_http::Token::from_hex(token.name.clone(), &token.sha256, scope)
+                    .ok_or_else(|| {
+                        invalid(
+                            &path,
+                            format!("http.tokens[{i}].sha256"),
+                            "expected 64 hex digits: the output of `printf %s TOKEN | sha256sum`",
+                        )
+                    })?,
+            );
+        }
+        if http.body_limit_kib == 0 {
+            return Err(invalid(&path, "http.body_limit_kib", "must be at least 1"));
+        }
+        let settings = conductor_http::HttpConfig {
+            listen,
+            tokens,
+            body_limit: http.body_limit_kib.saturating_mul(1024),
+            request_timeout: http.request_timeout,
+            modems: self.file.modems.iter().map(|m| m.id.clone()).collect(),
+            ..conductor_http::HttpConfig::default()
+        };
+        if http.enabled {
+            settings
+                .check()
+                .map_err(|e| invalid(&path, "http.tokens", e.to_string()))?;
+        }
+        Ok(settings)
+    }
+
+    /// The webhook settings, checked (`webhooks.*` fields named on error).
+    pub fn webhook_settings(&self) -> Result<conductor_http::webhooks::WebhookConfig, ConfigError> {
+        let path = match &self.source {
+            Source::File(path) => path.clone(),
+            Source::Defaults => PathBuf::from("(no config file)"),
+        };
+        let section = &self.file.webhooks;
+        let settings = conductor_http::webhooks::WebhookConfig {
+            endpoints: section
+                .endpoints
+                .iter()
+                .map(|e| conductor_http::webhooks::WebhookEndpoint {
+                    name: e.name.clone().unwrap_or_else(|| e.url.clone()),
+                    url: e.url.clone(),
+                    events: e.events.clone(),
+                    modem: e.modem.clone(),
+                    number: e.number.clone(),
+                    secret: e.secret.clone(),
+                })
+                .collect(),
+            max_attempts: section.max_attempts,
+            initial_backoff: section.initial_backoff,
+            max_backoff: section.max_backoff,
+            timeout: section.timeout,
+            ..conductor_http::webhooks::WebhookConfig::default()
+        };
+        settings.check().map_err(|e| {
+            let field = if e.field == "max_attempts" {
+                "webhooks.max_attempts".to_owned()
+            } else {
+                format!("webhooks.endpoints[{}].{}", e.index, e.field)
+            };
+            invalid(&path, field, e.message)
+        })?;
+        Ok(settings)
+    }
 }
 
 /// `database`: a SQLite file (`path`) or a URL (`sqlite://...` or `postgres://...`).
@@ -473,15 +716,47 @@ impl Config {
                 "must be at least 1s",
             ));
         }
+        if !is_level_filter(&file.logging.level) {
+            // EnvFilter takes a bare word as a target name, so a typo such as "warning" would
+            // silently log nothing at all: refuse it here, naming the field (promise 5).
+            return Err(invalid(
+                &file_path,
+                "logging.level",
+                format!(
+                    "{:?} is not a level: use error, warn, info, debug, trace or off, or a \
+                     filter such as \"info,conductor_modem=debug\"",
+                    file.logging.level
+                ),
+            ));
+        }
         if let Some(log) = &file.logging.file {
             file.logging.file = Some(base.join(log));
         }
-        Ok(Self {
+        let config = Self {
             source,
             database,
             file,
-        })
+        };
+        // `http` and `webhooks` are checked here too, so `config check` reports them.
+        config.http_settings()?;
+        config.webhook_settings()?;
+        Ok(config)
     }
+}
+
+/// Whether `filter` is a level or a `RUST_LOG`-style list whose every directive ends in a
+/// level (`info`, `warn,conductor_modem=debug`).
+fn is_level_filter(filter: &str) -> bool {
+    const LEVELS: [&str; 6] = ["error", "warn", "info", "debug", "trace", "off"];
+    let is_level = |word: &str| LEVELS.iter().any(|l| l.eq_ignore_ascii_case(word.trim()));
+    !filter.trim().is_empty()
+        && filter
+            .split(',')
+            .filter(|d| !d.trim().is_empty())
+            .all(|directive| match directive.rsplit_once('=') {
+                Some((target, level)) => !target.trim().is_empty() && is_level(level),
+                None => is_level(directive),
+            })
 }
 
 /// Reads and parses a config file, naming the failing field's path.
@@ -573,6 +848,27 @@ mod tests {
         let path = PathBuf::from("/etc/gw/config.json");
         let file = parse(text, &path)?;
         Config::resolve(Source::File(path), file, &Overrides::default())
+    }
+
+    #[test]
+    fn a_log_level_typo_is_refused_naming_the_field_and_filters_still_work() {
+        let base = r#"{"modems": [{"id": "a", "device": "/dev/ttyUSB2"}], "logging": {"level": "#;
+        for good in [
+            "info",
+            "WARN",
+            "off",
+            "warn,conductor_modem=debug",
+            "conductor=trace",
+        ] {
+            let config = resolve_text(&format!("{base}\"{good}\"}}}}"));
+            assert!(config.is_ok(), "{good}: {config:?}");
+        }
+        for bad in ["loud", "warning", "", "info,conductor_modem"] {
+            let error = resolve_text(&format!("{base}\"{bad}\"}}}}"))
+                .expect_err(bad)
+                .to_string();
+            assert!(error.contains("logging.level"), "{bad}: {error}");
+        }
     }
 
     #[test]
@@ -672,8 +968,60 @@ mod tests {
             "outbound",
             "logging",
             "delete_policy",
+            "http",
+            "webhooks",
         ] {
             assert!(schema.contains(key), "schema lacks {key}");
         }
+    }
+
+    #[test]
+    fn http_defaults_to_loopback_port_8080_and_refuses_an_open_public_listener() {
+        let config =
+            resolve_text(r#"{"modems": [{"id": "a", "device": "/dev/ttyUSB0"}]}"#).expect("valid");
+        let http = config.http_settings().expect("http settings");
+        assert_eq!(http.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(http.modems, vec!["a".to_owned()]);
+        let open = resolve_text(r#"{"http": {"listen": "0.0.0.0:8080"}}"#)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            open.contains("http.tokens") && open.contains("not a loopback"),
+            "{open}"
+        );
+        let hash = "0".repeat(64);
+        let guarded = format!(
+            r#"{{"http": {{"listen": "0.0.0.0:8080", "tokens": [{{"name": "n8n", "sha256": "{hash}", "scope": "read"}}]}}}}"#
+        );
+        assert!(resolve_text(&guarded).is_ok());
+        let bad_hash = resolve_text(r#"{"http": {"tokens": [{"name": "x", "sha256": "abc"}]}}"#)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(bad_hash.contains("http.tokens[0].sha256"), "{bad_hash}");
+        let tls = resolve_text(r#"{"http": {"tls": {"cert": "c.pem", "key": "k.pem"}}}"#)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(tls.contains("http.tls"), "{tls}");
+    }
+
+    #[test]
+    fn webhook_endpoints_are_checked_with_their_path() {
+        let https = resolve_text(
+            r#"{"webhooks": {"endpoints": [{"url": "https://example.invalid/x", "secret": "s"}]}}"#,
+        )
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(https.contains("webhooks.endpoints[0].url"), "{https}");
+        let config = resolve_text(
+            r#"{"webhooks": {"endpoints": [{"url": "http://127.0.0.1:5678/hook", "secret": "s", "events": ["message.received"]}]}}"#,
+        )
+        .expect("valid");
+        let hooks = config.webhook_settings().expect("webhooks");
+        assert_eq!(hooks.endpoints[0].name, "http://127.0.0.1:5678/hook");
+        assert_eq!(hooks.max_attempts, 40);
     }
 }

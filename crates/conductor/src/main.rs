@@ -39,6 +39,12 @@ async fn database_command(config: config::Config, command: cli::Command) -> anyh
         cli::Command::Status { json } => messages::status(&config, json).await,
         cli::Command::Health { json } => commands::health::health(&config, json).await,
         cli::Command::Watch { once, rows } => commands::watch::watch(&config, once, rows).await,
+        cli::Command::Webhooks {
+            endpoint,
+            state,
+            limit,
+            json,
+        } => commands::http::deliveries(&config, endpoint, state, limit, json).await,
         cli::Command::Pdu(_)
         | cli::Command::Config(_)
         | cli::Command::Sim(_)

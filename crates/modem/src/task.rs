@@ -195,9 +195,12 @@ impl ModemTask {
                     }
                     Exit::Lost(error) => {
                         drop(link);
-                        // A modem that stayed up a while starts a fresh backoff; one that
-                        // flaps right after init keeps doubling.
-                        if ready_at.elapsed() >= self.config.backoff_max {
+                        // A modem that stayed up longer than the next wait starts a fresh
+                        // backoff: this is a new outage. One that dies sooner than that after
+                        // init (a crash loop) keeps doubling. (It was "up for backoff_max":
+                        // the soak showed a modem dropping for 3 s every 30 s then waited out
+                        // 4, 8, 16, 30 s per drop and was offline nearly all the time.)
+                        if ready_at.elapsed() >= delay {
                             delay = self.config.backoff_initial;
                         }
                         self.state.send_modify(|s| s.outages += 1);
@@ -292,9 +295,15 @@ impl ModemTask {
     /// requests away. Returns `false` on shutdown.
     async fn fail_and_wait(&mut self, error: ModemError, delay: &mut Duration) -> bool {
         let message = error.to_string();
+        // At the cap the wait would be the same every time: jittered there (see `jitter`).
+        let wait = if *delay >= self.config.backoff_max {
+            jitter(*delay)
+        } else {
+            *delay
+        };
         match &mut self.outage {
             None => {
-                error!(error = %message, retry_in = ?*delay, "modem unavailable; retrying with backoff");
+                error!(error = %message, retry_in = ?wait, "modem unavailable; retrying with backoff");
                 self.outage = Some(Outage {
                     started: Instant::now(),
                     attempts: 1,
@@ -316,7 +325,7 @@ impl ModemTask {
             s.since = Instant::now();
             s.last_error = Some(message.clone());
         });
-        let until = Instant::now() + *delay;
+        let until = Instant::now() + wait;
         *delay = (*delay * 2).min(self.config.backoff_max);
         loop {
             let backlog = self.outbox.has_backlog();
@@ -417,5 +426,36 @@ impl ModemTask {
             self.state
                 .send_if_modified(|s| replace(&mut s.urcs_dropped, dropped));
         }
+    }
+}
+
+/// Between three quarters and all of `delay`, at random. Without it, retries at the backoff's
+/// cap fall in step with whatever fails on a schedule: the soak found a modem that dropped off
+/// for 3 s every 30 s (the cap) being retried at the start of each drop, so it stayed
+/// "unavailable" for minutes while it was up 90 % of the time. Jitter also spreads modems
+/// that fail together (a USB hub reset) so they do not all reconnect at once.
+fn jitter(delay: Duration) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    // A fresh `RandomState` is keyed differently each time: randomness without a dependency.
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    delay.mul_f64(0.75 + (random % 1024) as f64 / 4096.0)
+}
+
+#[cfg(test)]
+mod jitter_tests {
+    use super::jitter;
+    use std::time::Duration;
+
+    #[test]
+    fn jitter_waits_between_three_quarters_and_all_of_the_delay_and_varies() {
+        let delay = Duration::from_secs(30);
+        let waits: Vec<Duration> = (0..50).map(|_| jitter(delay)).collect();
+        assert!(
+            waits.iter().all(|w| *w >= delay * 3 / 4 && *w <= delay),
+            "{waits:?}"
+        );
+        assert!(waits.iter().any(|w| *w != waits[0]), "{waits:?}");
     }
 }

@@ -12,6 +12,7 @@
 //! {"op":"modems"}
 //! {"op":"inject","modem":"modem0","from":"+33612345678","text":"hello"}
 //! {"op":"inject","modem":"modem0","pdu":"07913366003051F5040B91..."}
+//! {"op":"store_raw","modem":"modem0","pdu":"0791FFFF"}  (any hex, undecoded, into a slot)
 //! {"op":"submitted"}                       {"op":"outside"}          {"op":"held"}
 //! {"op":"sim","modem":"modem0"}            {"op":"stats"}
 //! {"op":"fault","modem":"modem0","fault":"unplug","seconds":5}
@@ -59,6 +60,16 @@ pub enum Request {
         /// Class 0.
         #[serde(default)]
         flash: bool,
+    },
+    /// Raw bytes straight into a free slot of the modem's receive memory as "REC UNREAD",
+    /// announced with `+CMTI`, without decoding them: what a corrupted SIM or a buggy network
+    /// leaves for the host to read. The reply names the `memory` and `index`.
+    StoreRaw {
+        /// Target modem.
+        #[serde(default)]
+        modem: Option<String>,
+        /// PDU-mode octets in hex (SMSC first), whatever they hold.
+        pdu: String,
     },
     /// Every distinct SUBMIT the modems sent, with counts.
     Submitted,
@@ -140,6 +151,15 @@ pub async fn execute(simulator: &Simulator, request: Request) -> Value {
                     Err(e) => failure(e),
                 },
                 _ => failure("inject needs exactly one of \"text\" and \"pdu\""),
+            }
+        }
+        Request::StoreRaw { modem, pdu } => {
+            match simulator
+                .store_raw(&modem.unwrap_or_else(first), &pdu)
+                .await
+            {
+                Ok((memory, index)) => json!({ "ok": true, "memory": memory, "index": index }),
+                Err(e) => failure(e),
             }
         }
         Request::Submitted => {
@@ -258,6 +278,19 @@ mod tests {
                     code: 42,
                     stage: crate::faults::RejectStage::BeforePrompt
                 }
+            }
+        );
+    }
+
+    #[test]
+    fn store_raw_takes_any_hex_for_a_slot() {
+        let r: Request =
+            serde_json::from_str(r#"{"op":"store_raw","pdu":"0791FFFF"}"#).expect("parses");
+        assert_eq!(
+            r,
+            Request::StoreRaw {
+                modem: None,
+                pdu: "0791FFFF".into()
             }
         );
     }

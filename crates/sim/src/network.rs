@@ -103,6 +103,9 @@ pub enum NetworkError {
     /// The PDU is not a DELIVER or STATUS-REPORT in PDU-mode hex.
     #[error("invalid PDU: {0}")]
     InvalidPdu(String),
+    /// No free slot in the memory (`store_raw`).
+    #[error("memory {0} is full")]
+    MemoryFull(&'static str),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -755,6 +758,28 @@ impl VirtualNetwork {
         self.retry(now, to.0);
         self.pump(now);
         Ok(())
+    }
+
+    /// Raw bytes (hex, PDU-mode with the SMSC first) straight into a slot of modem `id`'s
+    /// receive memory, not decoded, not through the network: see
+    /// [`VirtualModem::store_raw`]. Returns the memory and index.
+    pub fn store_raw(
+        &mut self,
+        now: Instant,
+        id: ModemId,
+        hex: &str,
+    ) -> Result<(&'static str, u32), NetworkError> {
+        let bytes = decode_hex(hex).map_err(|e| NetworkError::InvalidPdu(e.to_string()))?;
+        let member = self
+            .members
+            .get_mut(id.0)
+            .ok_or_else(|| NetworkError::UnknownModem(id.0.to_string()))?;
+        let placed = member
+            .modem
+            .store_raw(now, &bytes)
+            .ok_or(NetworkError::MemoryFull("<mem3>"))?;
+        self.pump(now);
+        Ok(placed)
     }
 
     /// Applies a fault to modem `id`.

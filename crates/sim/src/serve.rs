@@ -273,6 +273,19 @@ impl Simulator {
         .await
     }
 
+    /// Raw hex into a slot of modem `to`, undecoded (see [`VirtualNetwork::store_raw`]).
+    pub async fn store_raw(
+        &self,
+        to: &str,
+        hex: &str,
+    ) -> Result<(&'static str, u32), NetworkError> {
+        self.with(|n, now| {
+            let id = n.find(to)?;
+            n.store_raw(now, id, hex)
+        })
+        .await
+    }
+
     /// Every distinct SUBMIT, with counts.
     pub async fn submitted(&self) -> Vec<SubmittedMessage> {
         self.with(|n, _| n.submitted()).await

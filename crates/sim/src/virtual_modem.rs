@@ -746,6 +746,28 @@ impl VirtualModem {
         result
     }
 
+    /// Puts `pdu` (PDU-mode octets, SMSC first) into the first free slot of `<mem3>` as
+    /// "REC UNREAD" exactly as given, without decoding it, and announces it with `+CMTI` when
+    /// `<mt>` asks for that. For tests of what a host does with a slot it cannot decode (a
+    /// corrupted SIM, a buggy network): the network never delivers such bytes itself.
+    /// Returns the memory and index, or `None` when the memory is full.
+    pub fn store_raw(&mut self, now: Instant, pdu: &[u8]) -> Option<(&'static str, u32)> {
+        let mem3 = self.storage.cpms[2];
+        let message = StoredMessage {
+            status: MessageStatus::ReceivedUnread,
+            pdu: pdu.to_vec(),
+        };
+        let placement = self.sim.store(mem3, message)?;
+        if self.power == Power::On && self.settings.cnmi.mt != 0 {
+            self.unsolicited(
+                vec![format!("+CMTI: \"{mem3}\",{}", placement.memory_index)],
+                UrcClass::Sms,
+            );
+        }
+        self.after_step(now);
+        Some((mem3, placement.memory_index))
+    }
+
     // ---- outputs ------------------------------------------------------------------------
 
     /// Bytes for the host, if any.

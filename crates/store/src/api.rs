@@ -155,3 +155,37 @@ pub struct DeliveryCount {
     /// Attempts summed over those rows.
     pub attempts: u64,
 }
+
+/// Messages in one time bucket with one direction and status (the dashboard's charts).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct VolumeBucket {
+    /// The bucket's start: `YYYY-MM-DDTHH:00:00Z` (hours) or `YYYY-MM-DD` (days), UTC.
+    pub bucket: String,
+    /// The direction.
+    pub direction: crate::types::Direction,
+    /// The status now.
+    pub status: crate::types::Status,
+    /// How many.
+    pub count: u64,
+}
+
+/// A latency histogram computed from the rows (second resolution: the SQL contract stores
+/// times to the second).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct LatencyHistogram {
+    /// Rows measured.
+    pub count: u64,
+    /// Their latencies summed, in seconds.
+    pub sum: f64,
+    /// (upper bound in seconds, rows at or below it), cumulative, bounds ascending.
+    pub buckets: Vec<(f64, u64)>,
+}
+
+/// Which latency [`crate::Store::latency_histogram`] measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Latency {
+    /// Outbound: from queued (or `send_at`, if later) to accepted by the network (`sent_at`).
+    Send,
+    /// Inbound: from the SMSC time stamp to the row's commit (`created_at`).
+    Inbound,
+}

@@ -60,6 +60,19 @@ pub enum StoreError {
         mode: String,
     },
 
+    /// The database file was deleted, renamed or replaced while the store had it open. SQLite
+    /// in WAL mode would go on committing into the unlinked file, which nobody can ever read
+    /// again: the gateway would then delete SIM copies of messages "stored" there (promise 1).
+    #[error(
+        "database file {path} was deleted, moved or replaced while conductor had it open: \
+         nothing more is written (messages stay on the SIM, queued ones wait); put the file \
+         back, or restart the daemon to use whatever is at {path} now"
+    )]
+    Moved {
+        /// The database file.
+        path: PathBuf,
+    },
+
     /// The disk (or the quota) is full.
     #[error("the disk holding database {path} is full: free space, then restart the daemon")]
     DiskFull {

@@ -68,8 +68,8 @@ mod store;
 pub mod types;
 
 pub use api::{
-    AttemptResult, DeliveryCount, DeliveryFilter, DeliveryState, IdempotencyKey, NewDelivery,
-    QueueOutcome, WebhookDelivery,
+    AttemptResult, DeliveryCount, DeliveryFilter, DeliveryState, IdempotencyKey, Latency,
+    LatencyHistogram, NewDelivery, QueueOutcome, VolumeBucket, WebhookDelivery,
 };
 pub use error::StoreError;
 pub use fingerprint::Fingerprint;

@@ -36,10 +36,15 @@ const MIGRATIONS: &[Migration] = &[
         name: "api",
         sql: include_str!("../migrations/sqlite/0002_api.sql"),
     },
+    Migration {
+        version: 3,
+        name: "number_index",
+        sql: include_str!("../migrations/sqlite/0003_number_index.sql"),
+    },
 ];
 
 /// The schema version this build creates and understands.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Brings the database at `path` (open on `conn`) to [`SCHEMA_VERSION`].
 pub(crate) fn migrate(

@@ -626,6 +626,47 @@ impl Store {
         .await
     }
 
+    /// Messages since `since` per hour (or day), direction and status (dashboard charts).
+    pub async fn volume(
+        &self,
+        since: Timestamp,
+        by_day: bool,
+    ) -> Result<Vec<crate::api::VolumeBucket>, StoreError> {
+        const DOING: &str = "counting messages per hour";
+        self.run(DOING, move |db| {
+            db.read(DOING, |c| sqlite::api::volume(c, since, by_day))
+        })
+        .await
+    }
+
+    /// A latency histogram over every row with both times (metrics); `bounds` in seconds,
+    /// ascending.
+    pub async fn latency_histogram(
+        &self,
+        which: crate::api::Latency,
+        bounds: Vec<f64>,
+    ) -> Result<crate::api::LatencyHistogram, StoreError> {
+        const DOING: &str = "measuring latencies";
+        self.run(DOING, move |db| {
+            db.read(DOING, |c| sqlite::api::latency_histogram(c, which, &bounds))
+        })
+        .await
+    }
+
+    /// Makes an endpoint's pending deliveries due now (its receiver is back), so they do not
+    /// wait out their backoff; returns how many moved.
+    pub async fn webhooks_due_now(
+        &self,
+        endpoint: String,
+        now: Timestamp,
+    ) -> Result<usize, StoreError> {
+        const DOING: &str = "rescheduling webhook deliveries";
+        self.run(DOING, move |db| {
+            db.write(DOING, |c| sqlite::api::due_now(c, &endpoint, now))
+        })
+        .await
+    }
+
     /// Outbox rows and attempts per endpoint and state (metrics).
     pub async fn webhook_counts(&self) -> Result<Vec<crate::api::DeliveryCount>, StoreError> {
         const DOING: &str = "counting webhook deliveries";

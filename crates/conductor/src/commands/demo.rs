@@ -101,23 +101,52 @@ async fn demo(config: Config) -> Result<()> {
 
     let store = open_store(&config).await?;
     let shutdown = CancellationToken::new();
+    let clock = TokioClock::shared();
     let gateway = Gateway::start(
         gateway_config(&config),
-        store,
-        TokioClock::shared(),
+        store.clone(),
+        clock.clone(),
         connectors,
         shutdown.clone(),
     )
     .await
     .context("the gateway did not start")?;
+    let server = match crate::commands::http::start(
+        &config,
+        store,
+        clock,
+        Some(gateway.handle()),
+        shutdown.clone(),
+    )
+    .await
+    {
+        Ok(server) => server,
+        Err(error) => {
+            shutdown.cancel();
+            let _ = gateway.join().await;
+            running.shutdown().await;
+            return Err(error);
+        }
+    };
 
     print_instructions(&config, running.endpoints.control);
+    if let Some(server) = &server {
+        println!("Dashboard: http://{}/", server.local_addr());
+        println!(
+            "API:       curl -s http://{}/api/v1/messages -H 'Content-Type: application/json' -d '{{\"to\":\"{PHONE}\",\"text\":\"Hi from the API\"}}'",
+            server.local_addr()
+        );
+        println!();
+    }
     let phone = tokio::spawn(answering_phone(simulator.clone(), shutdown.clone()));
 
     crate::shutdown_signal().await;
     tracing::info!("stopping the demo");
     shutdown.cancel();
     let result = gateway.join().await;
+    if let Some(server) = server {
+        let _ = server.join().await;
+    }
     let _ = phone.await;
     running.shutdown().await;
     result.context("the gateway stopped")

@@ -65,6 +65,12 @@ pub async fn send(config: &Config, args: SendArgs) -> Result<()> {
         } else {
             String::new()
         };
+        if row.text.trim().is_empty() {
+            bail!(
+                "{label}cannot send to {:?}: the text is empty, nothing to send",
+                row.to
+            );
+        }
         conductor_sms::encode_submit(&row.to, &row.text, &conductor_sms::SubmitOptions::default())
             .with_context(|| format!("{label}cannot send to {:?}", row.to))?;
         if let Some(modem) = row.modem.as_ref().or(args.modem.as_ref())

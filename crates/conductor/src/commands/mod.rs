@@ -4,6 +4,7 @@
 pub mod config;
 pub mod demo;
 pub mod health;
+pub mod http;
 pub mod messages;
 pub mod modem;
 pub mod pdu;

@@ -93,14 +93,39 @@ pub fn run(config: Config) -> Result<()> {
             tracing::info!("signal received: finishing the AT command in flight, then exiting");
             trigger.cancel();
         });
-        conductor_gateway::Gateway::run(
+        let clock = TokioClock::shared();
+        let gateway = conductor_gateway::Gateway::start(
             gateway_config(&config),
-            store,
-            TokioClock::shared(),
-            shutdown,
+            store.clone(),
+            clock.clone(),
+            conductor_gateway::Connectors::new(),
+            shutdown.clone(),
         )
         .await
-        .context("the gateway stopped")?;
+        .context("the gateway did not start")?;
+        let server = match crate::commands::http::start(
+            &config,
+            store,
+            clock,
+            Some(gateway.handle()),
+            shutdown.clone(),
+        )
+        .await
+        {
+            Ok(server) => server,
+            Err(error) => {
+                shutdown.cancel();
+                let _ = gateway.join().await;
+                return Err(error);
+            }
+        };
+        let result = gateway.join().await.context("the gateway stopped");
+        // The gateway also stops on a failure of its own: take the server down with it.
+        shutdown.cancel();
+        if let Some(server) = server {
+            server.join().await.context("the HTTP server stopped")?;
+        }
+        result?;
         tracing::info!("stopped cleanly");
         Ok(())
     })

@@ -1,6 +1,12 @@
 //! End-to-end tests of the `conductor` binary: each spawns the real executable, as an
 //! operator or a script would run it.
 
+mod cli;
+mod concurrent_sql;
+mod bad_input;
+mod daemon;
 mod modem;
 mod pdu;
+mod soak;
 mod support;
+mod torture;

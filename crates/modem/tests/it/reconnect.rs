@@ -42,12 +42,46 @@ async fn a_peer_that_closes_fails_the_running_request_and_the_task_reconnects_an
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_modem_that_drops_after_serving_a_while_is_retried_after_the_initial_delay_each_time() {
+    // Three modems in a row, each up for 10 s and then gone in the middle of a read: three
+    // separate outages, each retried after the initial 1 s, not after 1, 2 then 4 s.
+    let mut bench = Bench::start_each(config(), 0, |n| {
+        handler(move |line| match line {
+            "AT+CMGR=3" if n < 3 => vec![Action::Close],
+            other => healthy(other),
+        })
+    });
+    let mut losses = Vec::new();
+    for _ in 0..3 {
+        let _peer = bench.next_peer().await;
+        bench.ready().await;
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let _ = bench.modem.handle.read(3).await;
+        losses.push(Instant::now());
+    }
+    let _last = bench.next_peer().await;
+    bench.ready().await;
+    let times = bench.attempt_times();
+    assert_eq!(times.len(), 4);
+    for (lost, retried) in losses.iter().zip(&times[1..]) {
+        let gap = *retried - *lost;
+        assert!(
+            gap >= Duration::from_secs(1) && gap < Duration::from_secs(2),
+            "retried {gap:?} after the loss"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
 async fn failed_opens_back_off_doubling_up_to_the_cap_then_the_modem_is_used() {
     let bench = Bench::start_with(config(), handler(healthy), 7);
     bench.ready().await;
     let times = bench.attempt_times();
     let gaps: Vec<u64> = times.windows(2).map(|w| (w[1] - w[0]).as_secs()).collect();
-    assert_eq!(gaps, [1, 2, 4, 8, 16, 30, 30]);
+    // Doubling, then the 30 s cap with jitter (22.5 to 30 s) so retries at the cap do not
+    // fall in step with a fault that repeats on a schedule.
+    assert_eq!(gaps[..5], [1, 2, 4, 8, 16]);
+    assert!(gaps[5..].iter().all(|g| (22..=30).contains(g)), "{gaps:?}");
 }
 
 #[tokio::test(start_paused = true)]

@@ -258,3 +258,87 @@ pub(crate) fn delivery_counts(c: &Connection) -> Db<Vec<DeliveryCount>> {
         })
         .collect())
 }
+
+/// Messages whose `timestamp` is at or after `since`, counted per hour (or day), direction
+/// and status. Rows whose time SQLite cannot read are left out.
+pub(crate) fn volume(
+    c: &Connection,
+    since: Timestamp,
+    by_day: bool,
+) -> Db<Vec<crate::api::VolumeBucket>> {
+    let format = if by_day {
+        "%Y-%m-%d"
+    } else {
+        "%Y-%m-%dT%H:00:00Z"
+    };
+    let rows: Vec<(String, String, String, i64)> = c
+        .prepare_cached(
+            "SELECT strftime(?1, timestamp) AS bucket, direction, status, count(*)
+             FROM messages WHERE timestamp >= ?2 AND bucket IS NOT NULL
+             GROUP BY bucket, direction, status ORDER BY bucket",
+        )?
+        .query_map((format, sql_time(since)), |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(bucket, direction, status, count)| {
+            Some(crate::api::VolumeBucket {
+                bucket,
+                direction: direction.parse().ok()?,
+                status: status.parse().ok()?,
+                count: u64::try_from(count).unwrap_or(0),
+            })
+        })
+        .collect())
+}
+
+/// A histogram of send or inbound latency over every row that has both times.
+pub(crate) fn latency_histogram(
+    c: &Connection,
+    which: crate::api::Latency,
+    bounds: &[f64],
+) -> Db<crate::api::LatencyHistogram> {
+    let latency = match which {
+        crate::api::Latency::Send => {
+            "SELECT max(0.0, (julianday(sent_at)
+                    - julianday(max(created_at, coalesce(send_at, created_at)))) * 86400.0) AS lat
+             FROM messages WHERE direction = 'outbound' AND julianday(sent_at) IS NOT NULL
+               AND julianday(created_at) IS NOT NULL"
+        }
+        crate::api::Latency::Inbound => {
+            "SELECT max(0.0, (julianday(created_at) - julianday(timestamp)) * 86400.0) AS lat
+             FROM messages WHERE direction = 'inbound' AND julianday(created_at) IS NOT NULL
+               AND julianday(timestamp) IS NOT NULL"
+        }
+    };
+    let columns: String = bounds
+        .iter()
+        .map(|b| format!(", coalesce(sum(lat <= {b:?} + 0.001), 0)"))
+        .collect();
+    let sql = format!("SELECT count(*), coalesce(sum(lat), 0.0){columns} FROM ({latency})");
+    Ok(c.prepare_cached(&sql)?.query_row([], |row| {
+        let mut buckets = Vec::with_capacity(bounds.len());
+        for (i, b) in bounds.iter().enumerate() {
+            let n: i64 = row.get(i + 2)?;
+            buckets.push((*b, u64::try_from(n).unwrap_or(0)));
+        }
+        let count: i64 = row.get(0)?;
+        Ok(crate::api::LatencyHistogram {
+            count: u64::try_from(count).unwrap_or(0),
+            sum: row.get(1)?,
+            buckets,
+        })
+    })?)
+}
+
+/// Makes every pending delivery of `endpoint` due at `now` (its receiver answered again);
+/// returns how many moved.
+pub(crate) fn due_now(c: &Connection, endpoint: &str, now: Timestamp) -> Db<usize> {
+    Ok(c.prepare_cached(
+        "UPDATE webhook_deliveries SET next_attempt_at = ?2
+             WHERE endpoint = ?1 AND state = 'pending' AND next_attempt_at > ?2",
+    )?
+    .execute((endpoint, sql_time(now)))?)
+}

@@ -61,6 +61,22 @@ pub(crate) struct Sqlite {
     pub(crate) late_part_window: Duration,
     /// Breaks ties between equally loaded modems, so single-row batches rotate over them.
     pub(crate) rotation: AtomicUsize,
+    /// The file's identity (device, inode) when it was opened: see [`Sqlite::check_unmoved`].
+    identity: Option<(u64, u64)>,
+}
+
+/// The (device, inode) of `path`, where the platform has them.
+fn file_identity(path: &Path) -> Option<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
 }
 
 impl Sqlite {
@@ -78,6 +94,7 @@ impl Sqlite {
             });
         }
         crate::migrate::migrate(&mut writer, path, busy)?;
+        let identity = file_identity(path);
         Ok(Self {
             path: path.to_path_buf(),
             busy_timeout: busy,
@@ -85,7 +102,21 @@ impl Sqlite {
             readers: Mutex::new(Vec::new()),
             late_part_window: options.late_part_window,
             rotation: AtomicUsize::new(0),
+            identity,
         })
+    }
+
+    /// Fails when the file at `path` is no longer the one opened (deleted, renamed, replaced
+    /// by a restore). In WAL mode SQLite does not notice (its `SQLITE_READONLY_DBMOVED` check
+    /// only guards rollback journals) and would keep committing into the unlinked inode, so
+    /// every write checks first: one `stat`, microseconds next to the commit's fsync.
+    fn check_unmoved(&self) -> Result<(), StoreError> {
+        match self.identity {
+            Some(opened) if file_identity(&self.path) != Some(opened) => Err(StoreError::Moved {
+                path: self.path.clone(),
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// The database file.
@@ -119,6 +150,9 @@ impl Sqlite {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| self.error(doing, e.into()))?;
         let value = f(&tx).map_err(|e| self.error(doing, e))?;
+        // Checked with the write lock held, just before the commit: a file deleted or replaced
+        // meanwhile gets nothing (dropping `tx` rolls back), so nothing is reported stored.
+        self.check_unmoved()?;
         tx.commit().map_err(|e| self.error(doing, e.into()))?;
         Ok(value)
     }
@@ -165,6 +199,7 @@ impl Sqlite {
     /// Takes the write lock and lets go of it at once: proves the file is writable and no
     /// other process holds the lock beyond the busy timeout, without changing anything.
     pub(crate) fn check_writable(&self) -> Result<(), StoreError> {
+        self.check_unmoved()?;
         let mut writer = self.writer();
         let transaction = writer
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)

@@ -158,6 +158,11 @@ pub(crate) fn claim(db: &Sqlite, c: &Connection, req: &ClaimRequest) -> Db<Claim
         // Rows that cannot be sent as written fail now, with a reason a person can act on.
         let unusable = if cand.to.trim().is_empty() {
             Some("no recipient: phone_number is empty".to_owned())
+        } else if cand.text.trim().is_empty() {
+            // An empty SMS is legal on the air, but a row without text is almost always a
+            // template or script that lost its variable: fail it visibly instead of sending
+            // a blank message (promise 5).
+            Some("no text: content is empty, nothing to send".to_owned())
         } else if !cand.send_at_readable {
             Some(format!(
                 "send_at {:?} is not a time SQLite can read; write it as YYYY-MM-DD HH:MM:SS (UTC)",

@@ -1,0 +1,97 @@
+//! Starts the HTTP API, dashboard, metrics and webhook deliveries beside the gateway, for
+//! `run` and `demo` (conductor-http). It shares the gateway's shutdown token, so a signal stops
+//! both: the server stops accepting and ends its event streams while the gateway finishes
+//! the AT command in flight.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use conductor_gateway::{Clock, GatewayHandle};
+use conductor_http::{AppState, Server};
+use conductor_store::Store;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+
+/// Starts the server unless `http.enabled` is false; None then.
+pub async fn start(
+    config: &Config,
+    store: Store,
+    clock: Arc<dyn Clock>,
+    gateway: Option<GatewayHandle>,
+    shutdown: CancellationToken,
+) -> Result<Option<Server>> {
+    if !config.file.http.enabled {
+        tracing::info!("HTTP API disabled (http.enabled is false)");
+        return Ok(None);
+    }
+    let http = config.http_settings()?;
+    let webhooks = config.webhook_settings()?;
+    let waker: Option<conductor_http::Waker> =
+        gateway.map(|handle| Arc::new(move || handle.wake()) as conductor_http::Waker);
+    let state = AppState::build(store, http, Arc::new(move || clock.now()), waker, shutdown);
+    let server = Server::start(state, webhooks)
+        .await
+        .context("cannot start the HTTP API (see http.listen in the config)")?;
+    Ok(Some(server))
+}
+
+/// `conductor webhooks`: the outbox, newest first, with each delivery's attempts.
+pub async fn deliveries(
+    config: &Config,
+    endpoint: Option<String>,
+    state: Option<String>,
+    limit: usize,
+    json: bool,
+) -> Result<()> {
+    let state = match state.as_deref() {
+        None => None,
+        Some(text) => Some(conductor_store::DeliveryState::parse(text).ok_or_else(|| {
+            anyhow::anyhow!("--state {text:?}: expected pending, delivered or failed")
+        })?),
+    };
+    let store = crate::commands::messages::open_store(config).await?;
+    let rows = store
+        .webhook_deliveries(conductor_store::DeliveryFilter {
+            endpoint,
+            state,
+            before_id: None,
+            limit: limit.max(1),
+        })
+        .await
+        .context("cannot read the webhook deliveries")?;
+    if json {
+        for row in &rows {
+            println!("{}", serde_json::to_string(row)?);
+        }
+        return Ok(());
+    }
+    if rows.is_empty() {
+        println!("no webhook deliveries");
+        return Ok(());
+    }
+    for d in rows {
+        let outcome = match d.state {
+            conductor_store::DeliveryState::Delivered => format!(
+                "delivered {}",
+                d.delivered_at.map(|t| t.to_string()).unwrap_or_default()
+            ),
+            conductor_store::DeliveryState::Failed => "failed for good".to_owned(),
+            conductor_store::DeliveryState::Pending => {
+                format!("next attempt {}", d.next_attempt_at)
+            }
+        };
+        println!(
+            "#{:<6} {:<22} event {:<6} {:<20} attempts {:<3} {outcome}",
+            d.id, d.endpoint, d.event_id, d.event, d.attempts
+        );
+        if let Some(error) = d.last_error {
+            let status = d
+                .last_status
+                .map(|s| format!("HTTP {s}: "))
+                .unwrap_or_default();
+            println!("        last error: {status}{error}");
+        }
+    }
+    Ok(())
+}
