@@ -1,9 +1,9 @@
 //! End-to-end tests of the `conductor` binary: each spawns the real executable, as an
 //! operator or a script would run it.
 
+mod bad_input;
 mod cli;
 mod concurrent_sql;
-mod bad_input;
 mod daemon;
 mod modem;
 mod pdu;

@@ -615,3 +615,48 @@ async fn a_released_job_is_queued_again_without_using_up_an_attempt() {
         m.reason
     );
 }
+
+#[tokio::test]
+async fn a_row_without_text_fails_with_a_reason_instead_of_going_out_blank() {
+    let db = TestDb::new().await;
+    db.sql(
+        "INSERT INTO messages (phone_number, content, status, direction) \
+         VALUES ('+4917000004', '', 'queued', 'outbound'), \
+                ('+4917000005', '   ', 'queued', 'outbound'), \
+                ('+4917000006', 'fine', 'queued', 'outbound');",
+    );
+    let claimed = db.store.claim_due(claim(10, &["m1"])).await.expect("claim");
+    let texts: Vec<&str> = claimed.jobs.iter().map(|j| j.text.as_str()).collect();
+    assert_eq!(texts, vec!["fine"]);
+    assert_eq!(claimed.failed.len(), 2, "{claimed:?}");
+    for (id, reason) in &claimed.failed {
+        assert!(reason.contains("content is empty"), "{reason}");
+        let (st, stored) = status(&db, *id).await;
+        assert_eq!(st, Status::Failed);
+        assert_eq!(stored.as_deref(), Some(reason.as_str()));
+    }
+}
+
+#[tokio::test]
+async fn a_database_file_deleted_while_open_refuses_every_write_naming_the_file() {
+    let db = TestDb::new().await;
+    db.store
+        .queue_outbound(outbound("+4917000007", "before"), at(0))
+        .await
+        .expect("queue");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.path.display()));
+    }
+    // SQLite in WAL mode would commit into the unlinked file; the store refuses instead.
+    let err = db
+        .store
+        .queue_outbound(outbound("+4917000008", "after"), at(1))
+        .await
+        .expect_err("no write into a deleted file");
+    assert!(matches!(err, StoreError::Moved { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("was deleted, moved or replaced"),
+        "{err}"
+    );
+    assert!(db.store.claim_due(claim(10, &["m1"])).await.is_err());
+}
