@@ -52,7 +52,7 @@ pub fn run(mut config: Config, db_given: bool) -> Result<()> {
     runtime.block_on(demo(config))
 }
 
-async fn demo(config: Config) -> Result<()> {
+async fn demo(mut config: Config) -> Result<()> {
     let mut second = conductor_sim::ModemConfig {
         number: NUMBERS[1].into(),
         personality: Personality::generic(),
@@ -111,15 +111,28 @@ async fn demo(config: Config) -> Result<()> {
     )
     .await
     .context("the gateway did not start")?;
-    let server = match crate::commands::http::start(
+    let mut started = crate::commands::http::start(
         &config,
-        store,
-        clock,
+        store.clone(),
+        clock.clone(),
         Some(gateway.handle()),
         shutdown.clone(),
     )
-    .await
-    {
+    .await;
+    if let Err(error) = &started {
+        // The demo must start on a busy machine too: another free port will do.
+        tracing::warn!(error = %format!("{error:#}"), "the dashboard's port is taken; using a free one");
+        config.file.http.listen = "127.0.0.1:0".into();
+        started = crate::commands::http::start(
+            &config,
+            store,
+            clock,
+            Some(gateway.handle()),
+            shutdown.clone(),
+        )
+        .await;
+    }
+    let server = match started {
         Ok(server) => server,
         Err(error) => {
             shutdown.cancel();
