@@ -350,6 +350,23 @@ pub struct ModemSection {
     pub rate_limit_per_minute: Option<u32>,
 }
 
+impl ModemSection {
+    /// A modem with every optional field at its default: what `--modem DEVICE`, the demo
+    /// and `config init` start from.
+    pub fn new(id: impl Into<String>, device: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            device: device.into(),
+            baud_rate: default_baud_rate(),
+            flow_control: FlowControl::None,
+            pin: None,
+            smsc: None,
+            storage: None,
+            rate_limit_per_minute: None,
+        }
+    }
+}
+
 fn default_baud_rate() -> u32 {
     115_200
 }
@@ -647,16 +664,7 @@ impl Config {
                 .modems
                 .iter()
                 .enumerate()
-                .map(|(i, device)| ModemSection {
-                    id: format!("modem{}", i + 1),
-                    device: device.clone(),
-                    baud_rate: default_baud_rate(),
-                    flow_control: FlowControl::None,
-                    pin: None,
-                    smsc: None,
-                    storage: None,
-                    rate_limit_per_minute: None,
-                })
+                .map(|(i, device)| ModemSection::new(format!("modem{}", i + 1), device.clone()))
                 .collect();
         }
         let mut seen = std::collections::HashSet::new();

@@ -489,6 +489,17 @@ pub struct ModemStatus {
     pub updated_at: SqlTime,
 }
 
+impl ModemStatus {
+    /// How long ago the daemon wrote this row; `Duration::MAX` when the time cannot be read
+    /// or lies in the future, so a reader judging staleness treats such a row as stale.
+    pub fn age(&self, now: Timestamp) -> Duration {
+        self.updated_at
+            .timestamp()
+            .and_then(|t| Duration::try_from(now.duration_since(t)).ok())
+            .unwrap_or(Duration::MAX)
+    }
+}
+
 /// An event to append to the history.
 #[derive(Clone, Debug)]
 pub struct NewEvent {

@@ -42,16 +42,7 @@ pub fn run(command: ConfigCommand, overrides: &Overrides) -> Result<()> {
                     path: Some("conductor.db".into()),
                     url: None,
                 },
-                modems: vec![ModemSection {
-                    id: "sim1".into(),
-                    device: "/dev/ttyUSB2".into(),
-                    baud_rate: 115_200,
-                    flow_control: config::FlowControl::None,
-                    pin: None,
-                    smsc: None,
-                    storage: None,
-                    rate_limit_per_minute: None,
-                }],
+                modems: vec![ModemSection::new("sim1", "/dev/ttyUSB2")],
                 ..ConfigFile::default()
             };
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {

@@ -33,16 +33,7 @@ pub fn run(mut config: Config, db_given: bool) -> Result<()> {
     config.file.modems = NUMBERS
         .iter()
         .enumerate()
-        .map(|(i, _)| ModemSection {
-            id: format!("modem{i}"),
-            device: format!("sim:modem{i}"),
-            baud_rate: 115_200,
-            flow_control: crate::config::FlowControl::None,
-            pin: None,
-            smsc: None,
-            storage: None,
-            rate_limit_per_minute: None,
-        })
+        .map(|(i, _)| ModemSection::new(format!("modem{i}"), format!("sim:modem{i}")))
         .collect();
     logging::init(&config.file.logging)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

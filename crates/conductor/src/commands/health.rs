@@ -75,11 +75,7 @@ pub async fn health(config: &Config, as_json: bool) -> Result<()> {
                 });
                 continue;
             };
-            let age = row
-                .updated_at
-                .timestamp()
-                .and_then(|t| Duration::try_from(now.duration_since(t)).ok())
-                .unwrap_or(Duration::MAX);
+            let age = row.age(now);
             let check = if age > STALE_AFTER {
                 Check {
                     name,

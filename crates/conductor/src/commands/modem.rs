@@ -71,15 +71,7 @@ async fn probe(device: &str, baud_rate: u32, json: bool) -> Result<()> {
             .unwrap_or_else(|| "none: sends will fail with CMS 330 until one is set".into())
     );
     for memory in &report.storage {
-        let percent = if memory.total == 0 {
-            0.0
-        } else {
-            f64::from(memory.used) * 100.0 / f64::from(memory.total)
-        };
-        println!(
-            "storage {:<5} {}/{} ({percent:.1} % full)",
-            memory.memory, memory.used, memory.total
-        );
+        println!("storage {:<5} {}", memory.memory, memory.capacity());
     }
     Ok(())
 }

@@ -85,11 +85,7 @@ async fn render(store: &Store, config: &Config, rows: usize) -> Result<String> {
         let _ = writeln!(out, "  none recorded yet: is `conductor run` running?");
     }
     for modem in &modems {
-        let age = modem
-            .updated_at
-            .timestamp()
-            .and_then(|t| Duration::try_from(now.duration_since(t)).ok())
-            .unwrap_or(Duration::MAX);
+        let age = modem.age(now);
         let state = if age > STALE_AFTER {
             format!("{} (stale: daemon not running?)", modem.state.as_str())
         } else {
