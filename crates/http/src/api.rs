@@ -382,15 +382,7 @@ fn filter_from(params: &[(String, String)], allowed_number: bool) -> Result<List
                     ))
                 })?))
             }
-            "limit" => {
-                let n: usize = value
-                    .parse()
-                    .map_err(|_| bad(format!("{value:?} is not a number")))?;
-                if n == 0 || n > MAX_PAGE {
-                    return Err(bad(format!("limit must be 1 to {MAX_PAGE}")));
-                }
-                filter.limit = n;
-            }
+            "limit" => filter.limit = page_limit(value).map_err(bad)?,
             "access_token" => {}
             _ => return Err(bad(format!("unknown query parameter {key:?}"))),
         }
@@ -805,15 +797,7 @@ async fn deliveries(
                         .map_err(|_| bad(format!("{value:?} is not a delivery id")))?,
                 )
             }
-            "limit" => {
-                let n: usize = value
-                    .parse()
-                    .map_err(|_| bad(format!("{value:?} is not a number")))?;
-                if n == 0 || n > MAX_PAGE {
-                    return Err(bad(format!("limit must be 1 to {MAX_PAGE}")));
-                }
-                filter.limit = n;
-            }
+            "limit" => filter.limit = page_limit(value).map_err(bad)?,
             "access_token" => {}
             _ => return Err(bad(format!("unknown query parameter {key:?}"))),
         }
@@ -835,4 +819,16 @@ async fn deliveries(
     Ok(Json(
         json!({ "deliveries": rows, "next_cursor": next_cursor }),
     ))
+}
+
+/// A `limit` query parameter: a page of 1 to [`MAX_PAGE`] rows; the error text names what
+/// is wrong, for the caller to attach to the field.
+fn page_limit(value: &str) -> Result<usize, String> {
+    let n: usize = value
+        .parse()
+        .map_err(|_| format!("{value:?} is not a number"))?;
+    if n == 0 || n > MAX_PAGE {
+        return Err(format!("limit must be 1 to {MAX_PAGE}"));
+    }
+    Ok(n)
 }
