@@ -402,17 +402,24 @@ pub fn open_db(db: &Path) -> rusqlite::Connection {
     c
 }
 
-/// `(direction, status, content, reason)` of every row, by id.
-pub fn all_rows(c: &rusqlite::Connection) -> Vec<(i64, String, String, String, Option<String>)> {
-    let mut statement = c
-        .prepare("SELECT id, direction, status, content, reason FROM messages ORDER BY id")
-        .expect("prepare");
+/// One row of `messages` as the tests look at it: `(id, direction, status, content, reason)`.
+pub type Row = (i64, String, String, String, Option<String>);
+
+/// `(id, direction, status, content, reason)` of every row, by id.
+pub fn all_rows(c: &rusqlite::Connection) -> Vec<Row> {
+    try_all_rows(c).expect("read the rows")
+}
+
+/// [`all_rows`] for polling loops that may run before the daemon has created the schema (the
+/// file exists as soon as SQLite opens it, the tables only once the migrations commit).
+pub fn try_all_rows(c: &rusqlite::Connection) -> rusqlite::Result<Vec<Row>> {
+    let mut statement =
+        c.prepare("SELECT id, direction, status, content, reason FROM messages ORDER BY id")?;
     statement
         .query_map([], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
         })
         .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-        .expect("read the rows")
 }
 
 /// What `/proc` says about a running process.

@@ -8,7 +8,7 @@
 
 use crate::support::{
     DaemonProcess, Rng, VirtualModemProcess, all_rows, env_or, open_db, poll, submissions_by_text,
-    write_config,
+    try_all_rows, write_config,
 };
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
@@ -282,7 +282,8 @@ fn a_database_file_deleted_under_the_daemon_gets_no_more_writes_and_the_sim_keep
         if !db.exists() {
             return Err("no database file".into());
         }
-        Ok(all_rows(&open_db(&db))
+        Ok(try_all_rows(&open_db(&db))
+            .map_err(|e| format!("not readable yet: {e}"))?
             .iter()
             .filter(|r| r.1 == "inbound" && r.3 == text)
             .count())
