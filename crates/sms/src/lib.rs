@@ -18,6 +18,7 @@
 //! - [`pdu`]: the PDU-mode entry points, [`decode_pdu_hex`] and [`encode_pdu`].
 //! - [`split`] and [`encode`]: from a text to `AT+CMGS` PDUs ([`encode_submit`]).
 //! - [`reassembly`]: from parts back to a text ([`Reassembler`], [`join_parts`]).
+//! - [`transliterate`]: keeping a text in GSM 7-bit when its odd characters have plain forms.
 //!
 //! # Why our own codec (verdict on existing crates)
 //! Before writing this, the existing crates were run against these requirements on the same
@@ -66,6 +67,7 @@ pub mod split;
 pub mod status;
 pub mod timestamp;
 pub mod tpdu;
+pub mod transliterate;
 pub mod udh;
 pub mod user_data;
 pub mod validity;
