@@ -49,7 +49,8 @@ pub enum Command {
         #[arg(required = true)]
         ids: Vec<i64>,
     },
-    /// Queue again a message that is `unknown`, `failed`, `cancelled` or `duplicate`.
+    /// Queue again a message that is `unknown`, `failed`, `cancelled`, `duplicate`, `expired`
+    /// or `blocked`.
     Requeue {
         /// Message ids.
         #[arg(required = true)]
@@ -71,6 +72,10 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The opt-out block list: numbers that answered STOP (or that you add) get no messages
+    /// unless they are marked transactional.
+    #[command(subcommand)]
+    Block(BlockCommand),
     /// Totals by direction and status, and each modem's last recorded state.
     Status {
         /// Print JSON instead of text.
@@ -118,6 +123,107 @@ pub enum Command {
     /// Write, check or describe the configuration file.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Back up the database now: a checked, compressed copy taken while the daemon runs
+    /// (into `backup.dir` unless `--to`), named by UTC date and time; old ones are pruned to
+    /// `backup.keep`.
+    Backup {
+        /// Folder to write the backup to, instead of the config's `backup.dir`.
+        #[arg(long, value_name = "DIR")]
+        to: Option<PathBuf>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace the database with a backup (`.db.gz` or `.db`), after checking the backup's
+    /// integrity. Stop the daemon first: restore refuses while anything has the database open.
+    Restore {
+        /// The backup file.
+        file: PathBuf,
+    },
+    /// Export old messages to compressed JSON lines and remove them, by the config's
+    /// `retention.rules` (what the daemon does daily).
+    Prune {
+        /// Only print what would be exported and removed, by direction and status.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Install or remove Conductor as a systemd service.
+    #[command(subcommand)]
+    Service(ServiceCommand),
+    /// Traffic statistics per day, week or month (local time): volume, success rate,
+    /// failures by reason, median send and inbound latency, busiest hours.
+    Stats(StatsArgs),
+    /// Check the whole installation (config, database, modems, SIM, disk, service, backups,
+    /// ModemManager, alerts) and say what to fix; exit 1 when a check fails.
+    Doctor {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Arguments of `conductor stats`.
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Period length: `day`, `week` (ISO, from Monday) or `month`, in local time.
+    #[arg(long, default_value = "day")]
+    pub by: String,
+    /// Only this modem (messages it received or sent).
+    #[arg(long)]
+    pub modem: Option<String>,
+    /// From: a local date (`2024-03-01`), a month (`2024-03`), RFC 3339, or a duration ago
+    /// (`30days`). Default: 31 days, 12 weeks or 12 months back, from a period's start.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Until (exclusive), same forms. Default: now.
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `conductor service ...`
+#[derive(Debug, Subcommand)]
+pub enum ServiceCommand {
+    /// Write a systemd unit that runs `conductor run --config FILE` (watchdog, sandbox, serial
+    /// access through `dialout`), then `systemctl daemon-reload` and `enable --now`.
+    Install(ServiceInstallArgs),
+    /// Stop and disable the service and remove its unit (the data stays).
+    Uninstall(ServiceUninstallArgs),
+}
+
+/// Arguments of `conductor service install`; the config file is the global `--config`
+/// (default: the config in force).
+#[derive(Debug, Args)]
+pub struct ServiceInstallArgs {
+    /// The account the daemon runs as (default: the user who ran `sudo`, else you); it needs
+    /// the `dialout` group for serial ports, which the unit adds.
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+    /// Only print the unit; write and start nothing.
+    #[arg(long)]
+    pub print: bool,
+    /// Where to write the unit instead of /etc/systemd/system (tests).
+    #[arg(long, hide = true, value_name = "DIR")]
+    pub unit_dir: Option<PathBuf>,
+    /// Do not call systemctl (tests).
+    #[arg(long, hide = true)]
+    pub no_systemctl: bool,
+}
+
+/// Arguments of `conductor service uninstall`.
+#[derive(Debug, Args)]
+pub struct ServiceUninstallArgs {
+    /// Where the unit is instead of /etc/systemd/system (tests).
+    #[arg(long, hide = true, value_name = "DIR")]
+    pub unit_dir: Option<PathBuf>,
+    /// Do not call systemctl (tests).
+    #[arg(long, hide = true)]
+    pub no_systemctl: bool,
 }
 
 /// `conductor config ...`
@@ -164,6 +270,10 @@ pub struct EncodeArgs {
     /// The message text; GSM 7-bit when every character fits, else UCS-2.
     #[arg(long)]
     pub text: String,
+    /// Replace typographic quotes, dashes and accents outside the GSM table first, as the
+    /// daemon does with `outbound.transliterate` (when that keeps the text in 7-bit).
+    #[arg(long)]
+    pub transliterate: bool,
     /// Ask the network for a delivery status report.
     #[arg(long)]
     pub status_report: bool,
@@ -201,16 +311,48 @@ pub struct SendArgs {
     /// Do not ask for a delivery report (default: the config's `outbound.status_reports`).
     #[arg(long)]
     pub no_status_report: bool,
+    /// Higher goes first (a login code overtakes a bulk send); default 0.
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    pub priority: i64,
+    /// Send even to a number on the block list and during quiet hours (codes, receipts).
+    #[arg(long)]
+    pub transactional: bool,
     /// Print the queued ids as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `conductor block ...`.
+#[derive(Debug, Subcommand)]
+pub enum BlockCommand {
+    /// Put numbers on the block list.
+    Add {
+        /// Phone numbers (normalised as `numbers` in the config says).
+        #[arg(required = true)]
+        numbers: Vec<String>,
+        /// Why, kept with the entry.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Take numbers off the block list.
+    Remove {
+        /// Phone numbers.
+        #[arg(required = true)]
+        numbers: Vec<String>,
+    },
+    /// Show the block list.
+    List {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Arguments of `conductor list`.
 #[derive(Debug, Args)]
 pub struct ListArgs {
     /// Only this status (`unread`, `read`, `queued`, `sending`, `sent`, `delivered`, `failed`,
-    /// `duplicate`, `unknown`, `cancelled`).
+    /// `duplicate`, `unknown`, `cancelled`, `expired`, `blocked`).
     #[arg(long)]
     pub status: Option<String>,
     /// Only `inbound` or `outbound`.
@@ -301,4 +443,32 @@ pub enum ModemCommand {
         #[arg(long, default_value_t = 115_200)]
         baud_rate: u32,
     },
+    /// List the machine's serial ports (by-id names, USB ids, driver), probe each briefly and
+    /// read-only, say which answer AT and which port to use for SMS, and print a config snippet.
+    Scan(ScanArgs),
+}
+
+/// `conductor modem scan`.
+#[derive(Debug, clap::Args)]
+pub struct ScanArgs {
+    /// Probe only these devices instead of every port found.
+    pub devices: Vec<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Serial speed for the probes (USB modems ignore it).
+    #[arg(long, default_value_t = 115_200)]
+    pub baud_rate: u32,
+    /// How long a port has to answer `AT`, e.g. `2s`.
+    #[arg(long, default_value = "2s")]
+    pub timeout: String,
+    /// sysfs root (tests; default /sys, or CONDUCTOR_SYS_ROOT).
+    #[arg(long, hide = true)]
+    pub sys_root: Option<std::path::PathBuf>,
+    /// /dev root (tests; default /dev, or CONDUCTOR_DEV_ROOT).
+    #[arg(long, hide = true)]
+    pub dev_root: Option<std::path::PathBuf>,
+    /// procfs root (tests; default /proc, or CONDUCTOR_PROC_ROOT).
+    #[arg(long, hide = true)]
+    pub proc_root: Option<std::path::PathBuf>,
 }

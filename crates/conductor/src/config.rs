@@ -61,9 +61,13 @@ pub struct ConfigFile {
     /// Receiving: sweep interval, multipart timeout, SIM lifecycle.
     #[serde(default)]
     pub inbound: InboundSection,
-    /// Sending: duplicates, retries, status reports, delivery guarantee.
+    /// Sending: duplicates, retries, status reports, delivery guarantee, and the sending
+    /// policy (routing, quiet hours, expiry, size, opt-out).
     #[serde(default)]
     pub outbound: OutboundSection,
+    /// How recipients are normalised to international form.
+    #[serde(default)]
+    pub numbers: crate::policy_config::NumbersSection,
     /// Logging to the console and to rotating files.
     #[serde(default)]
     pub logging: LoggingSection,
@@ -73,6 +77,16 @@ pub struct ConfigFile {
     /// Signed webhooks: where events are posted, and how failed deliveries are retried.
     #[serde(default)]
     pub webhooks: WebhooksSection,
+    /// Daily backups of the database: folder, time, how many are kept.
+    #[serde(default)]
+    pub backup: crate::ops_config::BackupSection,
+    /// Old messages exported and removed by rules; nothing is removed without rules.
+    #[serde(default)]
+    pub retention: crate::ops_config::RetentionSection,
+    /// Alerts the daemon raises and clears: modem down, SIM storage, queue stuck, failure
+    /// rate, disk space, backup failed.
+    #[serde(default)]
+    pub alerts: crate::alerts_config::AlertsSection,
 }
 
 /// `http`: the API (`/api/v1`), the dashboard (`/`), `/metrics`, `/healthz`, `/readyz`.
@@ -86,7 +100,7 @@ pub struct HttpSection {
     pub listen: String,
     /// Bearer tokens. Only their SHA-256 is stored: `printf %s TOKEN | sha256sum`.
     pub tokens: Vec<TokenSection>,
-    /// TLS from PEM files. Not supported by this build yet: put a reverse proxy in front.
+    /// Serve HTTPS with a certificate chain and key from PEM files. Default: plain HTTP.
     pub tls: Option<TlsSection>,
     /// Largest request body, in KiB. Default 1024.
     pub body_limit_kib: usize,
@@ -94,10 +108,16 @@ pub struct HttpSection {
     #[serde(with = "duration_text")]
     #[schemars(with = "String")]
     pub request_timeout: Duration,
+    /// How long an `Idempotency-Key` is remembered: a retry inside it gets the first answer,
+    /// a reuse after it queues a new message. Default `24h`.
+    #[serde(with = "duration_text")]
+    #[schemars(with = "String")]
+    pub idempotency_ttl: Duration,
 }
 
 impl Default for HttpSection {
     fn default() -> Self {
+        let defaults = conductor_http::HttpConfig::default();
         Self {
             enabled: true,
             listen: "127.0.0.1:8080".into(),
@@ -105,6 +125,7 @@ impl Default for HttpSection {
             tls: None,
             body_limit_kib: 1024,
             request_timeout: Duration::from_secs(30),
+            idempotency_ttl: defaults.idempotency_ttl,
         }
     }
 }
@@ -133,13 +154,14 @@ pub enum TokenScope {
     Full,
 }
 
-/// TLS certificate and key, PEM.
+/// TLS certificate and key, PEM, read when the server starts.
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TlsSection {
-    /// Certificate chain; relative to the config file.
+    /// Certificate chain (the server's certificate first, then intermediates); relative to the
+    /// config file.
     pub cert: PathBuf,
-    /// Private key; relative to the config file.
+    /// Private key (PKCS#8, RSA or EC, unencrypted); relative to the config file.
     pub key: PathBuf,
 }
 
@@ -185,10 +207,11 @@ impl Default for WebhooksSection {
 pub struct WebhookSection {
     /// Its name in logs and in the deliveries list; default: the URL.
     pub name: Option<String>,
-    /// `http://host:port/path`.
+    /// `http://host:port/path` or `https://host/path`.
     pub url: String,
     /// Events to send: `message.received`, `message.sent`, `message.delivered`,
-    /// `message.failed`, `modem.down`, `modem.up`, `sim.capacity_warning`. Default: all.
+    /// `message.failed`, `modem.down`, `modem.up`, `sim.capacity_warning`, `alert.raised`,
+    /// `alert.cleared`. Default: all.
     #[serde(default)]
     pub events: Vec<String>,
     /// Only events of this modem.
@@ -197,6 +220,9 @@ pub struct WebhookSection {
     pub number: Option<String>,
     /// The HMAC-SHA256 key for `X-Conductor-Signature`. Never logged.
     pub secret: String,
+    /// For https URLs: a PEM file of certificates to trust besides the system's CAs (the
+    /// receiver's private CA, or its self-signed certificate); relative to the config file.
+    pub ca: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for WebhookSection {
@@ -208,6 +234,7 @@ impl std::fmt::Debug for WebhookSection {
             .field("events", &self.events)
             .field("modem", &self.modem)
             .field("number", &self.number)
+            .field("ca", &self.ca)
             .finish_non_exhaustive()
     }
 }
@@ -230,14 +257,13 @@ impl Config {
                 ),
             )
         })?;
-        if http.tls.is_some() {
-            return Err(invalid(
-                &path,
-                "http.tls",
-                "TLS is not supported by this build yet: remove it and put a reverse proxy \
-                 (nginx, caddy) in front for HTTPS",
-            ));
-        }
+        // Relative to the config file; read (and checked) when the server starts, so commands
+        // that never serve do not need to read the key.
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let tls = http.tls.as_ref().map(|t| conductor_http::TlsFiles {
+            cert: base.join(&t.cert),
+            key: base.join(&t.key),
+        });
         let mut tokens = Vec::new();
         for (i, token) in http.tokens.iter().enumerate() {
             let scope = match token.scope {
@@ -258,12 +284,22 @@ impl Config {
         if http.body_limit_kib == 0 {
             return Err(invalid(&path, "http.body_limit_kib", "must be at least 1"));
         }
+        if http.idempotency_ttl < Duration::from_secs(1) {
+            return Err(invalid(
+                &path,
+                "http.idempotency_ttl",
+                "must be at least 1s (a retried POST must find its first answer)",
+            ));
+        }
         let settings = conductor_http::HttpConfig {
             listen,
             tokens,
             body_limit: http.body_limit_kib.saturating_mul(1024),
             request_timeout: http.request_timeout,
             modems: self.file.modems.iter().map(|m| m.id.clone()).collect(),
+            tls,
+            idempotency_ttl: http.idempotency_ttl,
+            sending: self.send_rules(),
             ..conductor_http::HttpConfig::default()
         };
         if http.enabled {
@@ -274,6 +310,16 @@ impl Config {
         Ok(settings)
     }
 
+    /// What a message must pass before it is queued (`send`, the API): `numbers`,
+    /// `outbound.max_parts`, `outbound.transliterate`.
+    pub fn send_rules(&self) -> conductor_store::policy::SendRules {
+        conductor_store::policy::SendRules {
+            numbers: self.file.numbers.policy(),
+            max_parts: self.file.outbound.max_parts,
+            transliterate: self.file.outbound.transliterate,
+        }
+    }
+
     /// The webhook settings, checked (`webhooks.*` fields named on error).
     pub fn webhook_settings(&self) -> Result<conductor_http::webhooks::WebhookConfig, ConfigError> {
         let path = match &self.source {
@@ -281,6 +327,7 @@ impl Config {
             Source::Defaults => PathBuf::from("(no config file)"),
         };
         let section = &self.file.webhooks;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let settings = conductor_http::webhooks::WebhookConfig {
             endpoints: section
                 .endpoints
@@ -292,6 +339,7 @@ impl Config {
                     modem: e.modem.clone(),
                     number: e.number.clone(),
                     secret: e.secret.clone(),
+                    ca: e.ca.as_ref().map(|ca| base.join(ca)),
                 })
                 .collect(),
             max_attempts: section.max_attempts,
@@ -300,14 +348,9 @@ impl Config {
             timeout: section.timeout,
             ..conductor_http::webhooks::WebhookConfig::default()
         };
-        settings.check().map_err(|e| {
-            let field = if e.field == "max_attempts" {
-                "webhooks.max_attempts".to_owned()
-            } else {
-                format!("webhooks.endpoints[{}].{}", e.index, e.field)
-            };
-            invalid(&path, field, e.message)
-        })?;
+        settings
+            .check()
+            .map_err(|e| invalid(&path, e.path(), e.message))?;
         Ok(settings)
     }
 }
@@ -331,23 +374,69 @@ pub struct ModemSection {
     /// A short name for logs, `status` and the `modem_id` column, e.g. `"sim1"`.
     pub id: String,
     /// A serial device (`/dev/ttyUSB2`, `/dev/serial/by-id/...`, `COM3`) or `tcp://host:port`
-    /// for network modems and ser2net.
+    /// for network modems and ser2net. May be left out when `imei` or `iccid` is given; with
+    /// one of them it is only the first port tried.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub device: String,
+    /// The modem's IMEI (`conductor modem scan` prints it): its port is found by asking each
+    /// serial port, at start and after every reconnect, so `/dev/ttyUSBn` renumbering after a
+    /// USB reset does not lose it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imei: Option<String>,
+    /// The SIM's ICCID, matched like `imei` (follows the SIM card from modem to modem).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iccid: Option<String>,
     /// Serial speed. Default 115200; ignored for TCP.
     #[serde(default = "default_baud_rate")]
     pub baud_rate: u32,
     /// Serial flow control: `none` (default), `hardware` (RTS/CTS) or `software` (XON/XOFF).
     #[serde(default)]
     pub flow_control: FlowControl,
-    /// SIM PIN, sent only when the SIM asks for it. Never logged.
+    /// SIM PIN, sent only when the SIM asks for it. Never logged. A PIN the SIM rejects is
+    /// never sent again (three wrong PINs lock the SIM): the modem shows `pin_wrong` until
+    /// this is fixed and the daemon restarted.
     pub pin: Option<String>,
+    /// Instead of `pin`: the name of an environment variable holding the PIN (`"SIM1_PIN"`),
+    /// so the PIN stays out of the file. Read when the daemon starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin_env: Option<String>,
+    /// Whether this modem may send while roaming. Default `true` (many IoT SIMs always
+    /// roam); `false` pauses sending while roaming (rows wait or go to another modem), to
+    /// avoid roaming charges on a home SIM.
+    #[serde(default = "default_true")]
+    pub allow_roaming: bool,
+    /// Whether a modem that stopped answering may be reset with `AT+CFUN=1,1` after ESC and
+    /// an `AT` probe failed. Default `false`: the port is reopened instead.
+    #[serde(default)]
+    pub allow_reset: bool,
+    /// Command timeouts in a row after which the modem counts as hung and the driver
+    /// escalates (probe, reset if allowed, reopen). Default 3.
+    #[serde(default = "default_hang_timeouts")]
+    pub max_consecutive_timeouts: u32,
+    /// How long a SIM that answers "busy" (or is not found) after power-on is waited for
+    /// before it is reported (`sim_busy`, `sim_absent`) and retried with backoff. Default
+    /// `30s`.
+    #[serde(default = "default_sim_ready_timeout", with = "duration_text")]
+    #[schemars(with = "String")]
+    pub sim_ready_timeout: Duration,
+    /// Corrections of the built-in quirks table for this modem (chosen from the model the
+    /// modem reports; the start-up log says which): `index_base` (0 or 1), `cnmi` (settings
+    /// such as `"2,1,0,2,0"` to try first), `memories` (`["SM", "ME"]`), `cmgl_may_hang`,
+    /// `ignore_urcs` (line prefixes such as `"^RSSI"`).
+    #[serde(default, skip_serializing_if = "QuirksSection::is_empty")]
+    pub quirks: QuirksSection,
     /// SMSC number to set when the SIM has none (international form, `+...`).
     pub smsc: Option<String>,
     /// Message storage to use (`"SM"`, `"ME"`, `"MT"`); default: what the modem offers,
     /// preferring the SIM.
     pub storage: Option<String>,
-    /// At most this many messages sent per minute by this modem; default: no limit.
+    /// At most this many messages sent per minute by this modem, spaced evenly; also counts
+    /// as `limits.per_minute` when that is not set. Default: no limit.
     pub rate_limit_per_minute: Option<u32>,
+    /// Sending limits in SMS parts (per minute, hour, day; distinct recipients per day and
+    /// month): a message that would break one waits until the window frees.
+    #[serde(default)]
+    pub limits: crate::policy_config::LimitsSection,
 }
 
 impl ModemSection {
@@ -357,18 +446,66 @@ impl ModemSection {
         Self {
             id: id.into(),
             device: device.into(),
+            imei: None,
+            iccid: None,
             baud_rate: default_baud_rate(),
             flow_control: FlowControl::None,
             pin: None,
+            pin_env: None,
+            allow_roaming: true,
+            allow_reset: false,
+            max_consecutive_timeouts: default_hang_timeouts(),
+            sim_ready_timeout: default_sim_ready_timeout(),
+            quirks: QuirksSection::default(),
             smsc: None,
             storage: None,
             rate_limit_per_minute: None,
+            limits: crate::policy_config::LimitsSection::default(),
         }
     }
 }
 
 fn default_baud_rate() -> u32 {
     115_200
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_hang_timeouts() -> u32 {
+    3
+}
+
+fn default_sim_ready_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+
+/// `modems[].quirks`: each field given replaces the quirks table's value for this modem.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QuirksSection {
+    /// First storage index: 0 or 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index_base: Option<u32>,
+    /// `AT+CNMI` settings to try first, e.g. `["2,1,0,1,0"]` (`<mt>` must be 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnmi: Option<Vec<String>>,
+    /// Memories the modem accepts in `AT+CPMS`, preferred first, e.g. `["SM", "ME"]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memories: Option<Vec<String>>,
+    /// `AT+CMGL` may hang with a full store: read a full store slot by slot instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cmgl_may_hang: Option<bool>,
+    /// Line prefixes that are vendor noise on this modem, e.g. `["^RSSI", "^HCSQ"]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignore_urcs: Option<Vec<String>>,
+}
+
+impl QuirksSection {
+    fn is_empty(&self) -> bool {
+        *self == QuirksSection::default()
+    }
 }
 
 /// Serial flow control.
@@ -460,10 +597,35 @@ pub struct OutboundSection {
     #[serde(with = "optional_duration_text")]
     #[schemars(with = "Option<String>")]
     pub validity: Option<Duration>,
+    /// Which modem sends a row that names none: `strategy`, `sticky`, `prefixes`.
+    pub routing: crate::policy_config::RoutingSection,
+    /// SMS parts per hour to one recipient, over every modem. Default: no limit.
+    pub recipient_per_hour: Option<u32>,
+    /// `{"start": "21:00", "end": "08:00"}` (local time): rows that are not transactional
+    /// wait, with a reason. Default: none.
+    pub quiet_hours: Option<crate::policy_config::QuietHoursSection>,
+    /// A row still queued this long after it became due becomes `expired` instead of going
+    /// out late. Default: none.
+    #[serde(with = "optional_duration_text")]
+    #[schemars(with = "Option<String>")]
+    pub default_ttl: Option<Duration>,
+    /// Texts needing more SMS parts are refused with the count. Default: none (up to 255).
+    pub max_parts: Option<u32>,
+    /// Replace typographic quotes, dashes, ellipses and accents outside the GSM table with
+    /// plain equivalents when that keeps the whole text in GSM 7-bit (half the parts of
+    /// UCS-2). Default true.
+    pub transliterate: bool,
+    /// Inbound texts (whole message, any case and spacing) that block their sender. Default:
+    /// STOP, STOPP, STOPALL, UNSUBSCRIBE, ARRET, ARRÊT, BAJA, ABMELDEN, AFMELDEN, STOPPA,
+    /// DESATIVAR.
+    pub stop_keywords: Vec<String>,
+    /// Inbound texts that unblock their sender. Default: START, UNSTOP.
+    pub start_keywords: Vec<String>,
 }
 
 impl Default for OutboundSection {
     fn default() -> Self {
+        let gateway = conductor_gateway::OutboundConfig::default();
         Self {
             duplicate_window: Duration::from_secs(600),
             status_reports: true,
@@ -471,6 +633,14 @@ impl Default for OutboundSection {
             retry_backoff: Duration::from_secs(30),
             delivery: Delivery::AtMostOnce,
             validity: None,
+            routing: crate::policy_config::RoutingSection::default(),
+            recipient_per_hour: None,
+            quiet_hours: None,
+            default_ttl: None,
+            max_parts: None,
+            transliterate: gateway.transliterate,
+            stop_keywords: gateway.stop_keywords,
+            start_keywords: gateway.start_keywords,
         }
     }
 }
@@ -486,7 +656,8 @@ pub struct LoggingSection {
     pub file: Option<PathBuf>,
     /// Rotate the file when it reaches this many mebibytes. Default 10.
     pub max_file_mib: u64,
-    /// Rotated files kept (the total is capped at `max_file_mib` × this). Default 5.
+    /// Rotated files kept, gzip-compressed (`FILE.1.gz` is the newest); the total stays under
+    /// `max_file_mib` × (this + 1). Default 5.
     pub max_files: usize,
 }
 
@@ -686,11 +857,64 @@ impl Config {
                     ),
                 ));
             }
-            if modem.device.trim().is_empty() {
+            if modem.device.trim().is_empty() && modem.imei.is_none() && modem.iccid.is_none() {
                 return Err(invalid(
                     &file_path,
                     format!("modems[{i}].device"),
-                    "expected a serial device such as \"/dev/ttyUSB2\" or \"tcp://host:port\"",
+                    "expected a serial device such as \"/dev/ttyUSB2\" or \"tcp://host:port\", \
+                     or an \"imei\"/\"iccid\" to find the modem by (`conductor modem scan` \
+                     prints both)",
+                ));
+            }
+            for (field, value, lengths) in [
+                ("imei", &modem.imei, 14..=17),
+                ("iccid", &modem.iccid, 18..=22),
+            ] {
+                if let Some(value) = value
+                    && (!lengths.contains(&value.len()) || !value.bytes().all(|b| b.is_ascii_digit()))
+                {
+                    return Err(invalid(
+                        &file_path,
+                        format!("modems[{i}].{field}"),
+                        format!(
+                            "expected {} to {} digits, as `conductor modem scan` prints it",
+                            lengths.start(),
+                            lengths.end()
+                        ),
+                    ));
+                }
+            }
+            if modem.pin.is_some() && modem.pin_env.is_some() {
+                return Err(invalid(
+                    &file_path,
+                    format!("modems[{i}].pin_env"),
+                    "give either `pin` or `pin_env` (the name of an environment variable \
+                     holding the PIN), not both",
+                ));
+            }
+            if let Some(var) = &modem.pin_env
+                && (var.is_empty() || var.contains('=') || var.contains('\0'))
+            {
+                return Err(invalid(
+                    &file_path,
+                    format!("modems[{i}].pin_env"),
+                    "expected the name of an environment variable, such as \"SIM1_PIN\"",
+                ));
+            }
+            if modem.max_consecutive_timeouts == 0 {
+                return Err(invalid(
+                    &file_path,
+                    format!("modems[{i}].max_consecutive_timeouts"),
+                    "must be at least 1",
+                ));
+            }
+            if let Some(base) = modem.quirks.index_base
+                && base > 1
+            {
+                return Err(invalid(
+                    &file_path,
+                    format!("modems[{i}].quirks.index_base"),
+                    "expected 0 or 1",
                 ));
             }
             if let Some(pin) = &modem.pin
@@ -740,6 +964,8 @@ impl Config {
         if let Some(log) = &file.logging.file {
             file.logging.file = Some(base.join(log));
         }
+        file.backup.resolve_paths(&base);
+        file.retention.resolve_paths(&base);
         let config = Self {
             source,
             database,
@@ -748,6 +974,9 @@ impl Config {
         // `http` and `webhooks` are checked here too, so `config check` reports them.
         config.http_settings()?;
         config.webhook_settings()?;
+        config.backup_plan()?;
+        config.retention_plan()?;
+        config.alert_settings()?;
         Ok(config)
     }
 }
@@ -880,6 +1109,18 @@ mod tests {
     }
 
     #[test]
+    fn a_modem_may_be_named_by_imei_or_iccid_instead_of_a_device() {
+        let by_imei = resolve_text(r#"{"modems": [{"id": "a", "imei": "353123456789012"}]}"#)
+            .expect("an IMEI is enough");
+        assert_eq!(by_imei.file.modems[0].device, "");
+        let nothing = resolve_text(r#"{"modems": [{"id": "a"}]}"#).expect_err("no way to find it");
+        assert!(nothing.to_string().contains("imei"), "{nothing}");
+        let bad = resolve_text(r#"{"modems": [{"id": "a", "iccid": "89-49"}]}"#)
+            .expect_err("not digits");
+        assert!(bad.to_string().contains("modems[0].iccid"), "{bad}");
+    }
+
+    #[test]
     fn a_file_with_only_database_and_modems_is_complete() {
         let config = resolve_text(
             r#"{"database": {"path": "gw.db"}, "modems": [{"id": "sim1", "device": "/dev/ttyUSB2"}]}"#,
@@ -978,6 +1219,7 @@ mod tests {
             "delete_policy",
             "http",
             "webhooks",
+            "alerts",
         ] {
             assert!(schema.contains(key), "schema lacks {key}");
         }
@@ -1008,22 +1250,50 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(bad_hash.contains("http.tokens[0].sha256"), "{bad_hash}");
-        let tls = resolve_text(r#"{"http": {"tls": {"cert": "c.pem", "key": "k.pem"}}}"#)
+        let tls = resolve_text(r#"{"http": {"tls": {"cert": "c.pem", "key": "/k.pem"}}}"#)
+            .expect("TLS files are read at start, not here")
+            .http_settings()
+            .expect("http settings")
+            .tls;
+        assert_eq!(
+            tls,
+            Some(conductor_http::TlsFiles {
+                cert: PathBuf::from("/etc/gw/c.pem"),
+                key: PathBuf::from("/k.pem"),
+            })
+        );
+        let ttl = resolve_text(r#"{"http": {"idempotency_ttl": "90s"}}"#)
+            .expect("valid")
+            .http_settings()
+            .expect("http settings")
+            .idempotency_ttl;
+        assert_eq!(ttl, Duration::from_secs(90));
+        let zero = resolve_text(r#"{"http": {"idempotency_ttl": "0s"}}"#)
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
-        assert!(tls.contains("http.tls"), "{tls}");
+        assert!(zero.contains("http.idempotency_ttl"), "{zero}");
     }
 
     #[test]
     fn webhook_endpoints_are_checked_with_their_path() {
         let https = resolve_text(
-            r#"{"webhooks": {"endpoints": [{"url": "https://example.invalid/x", "secret": "s"}]}}"#,
+            r#"{"webhooks": {"endpoints": [{"url": "https://example.invalid/x", "secret": "s", "ca": "ca.pem"}]}}"#,
+        )
+        .expect("https with a CA file is valid")
+        .webhook_settings()
+        .expect("webhook settings");
+        assert_eq!(
+            https.endpoints[0].ca.as_deref(),
+            Some(Path::new("/etc/gw/ca.pem"))
+        );
+        let ftp = resolve_text(
+            r#"{"webhooks": {"endpoints": [{"url": "ftp://example.invalid/x", "secret": "s"}]}}"#,
         )
         .err()
         .map(|e| e.to_string())
         .unwrap_or_default();
-        assert!(https.contains("webhooks.endpoints[0].url"), "{https}");
+        assert!(ftp.contains("webhooks.endpoints[0].url"), "{ftp}");
         let config = resolve_text(
             r#"{"webhooks": {"endpoints": [{"url": "http://127.0.0.1:5678/hook", "secret": "s", "events": ["message.received"]}]}}"#,
         )

@@ -4,11 +4,18 @@
 //! Exit codes: 0 success; 1 the command failed (bad input, unhealthy, unreachable modem);
 //! 2 the command line itself was wrong (clap's usage errors).
 
+mod alerts_config;
 mod cli;
 mod commands;
 mod config;
+mod housekeeping;
+mod lifecycle;
 mod logging;
+mod notify;
+mod ops_config;
 mod pdu_json;
+mod policy_config;
+mod reload;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -37,6 +44,7 @@ async fn database_command(config: config::Config, command: cli::Command) -> anyh
         cli::Command::List(args) => messages::list(&config, args).await,
         cli::Command::Show { id, json } => messages::show(&config, id, json).await,
         cli::Command::Status { json } => messages::status(&config, json).await,
+        cli::Command::Block(command) => commands::block::run(&config, command).await,
         cli::Command::Health { json } => commands::health::health(&config, json).await,
         cli::Command::Watch { once, rows } => commands::watch::watch(&config, once, rows).await,
         cli::Command::Webhooks {
@@ -45,10 +53,18 @@ async fn database_command(config: config::Config, command: cli::Command) -> anyh
             limit,
             json,
         } => commands::http::deliveries(&config, endpoint, state, limit, json).await,
+        cli::Command::Backup { to, json } => commands::backup::backup(&config, to, json).await,
+        cli::Command::Restore { file } => commands::restore::restore(&config, file).await,
+        cli::Command::Prune { dry_run, json } => {
+            commands::prune::prune(&config, dry_run, json).await
+        }
+        cli::Command::Stats(args) => commands::stats::stats(&config, args).await,
         cli::Command::Pdu(_)
         | cli::Command::Config(_)
         | cli::Command::Sim(_)
         | cli::Command::Modem(_)
+        | cli::Command::Service(_)
+        | cli::Command::Doctor { .. }
         | cli::Command::Run
         | cli::Command::Demo => {
             unreachable!("handled before the config is loaded")
@@ -91,9 +107,12 @@ fn main() -> ExitCode {
         cli::Command::Config(command) => commands::config::run(command, &overrides),
         cli::Command::Sim(args) => commands::sim::run(args),
         cli::Command::Modem(command) => commands::modem::run(command),
+        cli::Command::Service(command) => commands::service::run(command, &overrides),
+        // Before the config is loaded: a broken config is one of the things it reports.
+        cli::Command::Doctor { json } => commands::doctor::run(&overrides, json),
         cli::Command::Run => config::Config::load(&overrides)
             .map_err(anyhow::Error::from)
-            .and_then(commands::run::run),
+            .and_then(|config| commands::run::run(config, &overrides)),
         cli::Command::Demo => config::Config::load(&config::Overrides {
             modems: Vec::new(),
             ..overrides.clone()

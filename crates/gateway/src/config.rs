@@ -10,6 +10,11 @@ use std::time::Duration;
 
 use conductor_modem::ModemConfig;
 pub use conductor_store::DeletePolicy;
+use conductor_store::policy::{
+    DEFAULT_START_KEYWORDS, DEFAULT_STOP_KEYWORDS, Limits, NumberPolicy, Routing,
+};
+
+pub use crate::policy::QuietHours;
 
 /// Everything the gateway needs to run.
 #[derive(Clone, Debug)]
@@ -50,8 +55,12 @@ pub struct ModemSettings {
     /// The driver's settings (device, PIN, storage, backoff, …).
     pub modem: ModemConfig,
     /// At most this many messages sent per minute by this modem (spaced evenly); `None`: no
-    /// limit. Some operators block SIMs that send in bursts.
+    /// limit. Some operators block SIMs that send in bursts. Also counts as
+    /// `limits.per_minute` when that is not set.
     pub rate_limit_per_minute: Option<u32>,
+    /// Sending limits (parts per minute/hour/day, distinct recipients per day/month): a
+    /// message that would break one waits, with a reason, until the window frees.
+    pub limits: Limits,
 }
 
 impl ModemSettings {
@@ -62,6 +71,7 @@ impl ModemSettings {
             modem: ModemConfig::new(id.clone(), device),
             id,
             rate_limit_per_minute: None,
+            limits: Limits::default(),
         }
     }
 }
@@ -126,6 +136,31 @@ pub struct OutboundConfig {
     /// The safety net: the queue is checked this often even when nothing signalled new work
     /// (rows whose `send_at` comes due, retries scheduled before a restart).
     pub poll_interval: Duration,
+    /// Recipient normalisation (`numbers` in the config file): rows to what cannot be a
+    /// phone number fail with the reason.
+    pub numbers: NumberPolicy,
+    /// Which modem sends a row that names none.
+    pub routing: Routing,
+    /// SMS parts per hour to one recipient, over every modem; `None`: no limit.
+    pub recipient_per_hour: Option<u32>,
+    /// Local times during which non-transactional rows wait.
+    pub quiet_hours: Option<QuietHours>,
+    /// A row still queued this long after it became due becomes `expired`; `None`: never
+    /// (unless the row has its own `expires_at`).
+    pub default_ttl: Option<Duration>,
+    /// Texts needing more SMS parts are refused (`failed`, with the count); `None`: up to
+    /// the 255 concatenation allows.
+    pub max_parts: Option<u32>,
+    /// Replace typographic characters with GSM 7-bit equivalents before encoding, when that
+    /// makes the whole text fit 7-bit (`conductor_sms::transliterate`): on by default, because
+    /// one curly apostrophe otherwise switches a text to UCS-2 and doubles its parts (and
+    /// cost), and only characters with a close plain equivalent are ever replaced.
+    pub transliterate: bool,
+    /// Inbound texts (the whole text, any case and spacing) that put the sender on the
+    /// block list.
+    pub stop_keywords: Vec<String>,
+    /// Inbound texts that take the sender off the block list.
+    pub start_keywords: Vec<String>,
 }
 
 impl Default for OutboundConfig {
@@ -139,6 +174,21 @@ impl Default for OutboundConfig {
             delivery: Delivery::AtMostOnce,
             validity: None,
             poll_interval: Duration::from_secs(5),
+            numbers: NumberPolicy::default(),
+            routing: Routing::default(),
+            recipient_per_hour: None,
+            quiet_hours: None,
+            default_ttl: None,
+            max_parts: None,
+            transliterate: true,
+            stop_keywords: DEFAULT_STOP_KEYWORDS
+                .iter()
+                .map(|k| (*k).to_owned())
+                .collect(),
+            start_keywords: DEFAULT_START_KEYWORDS
+                .iter()
+                .map(|k| (*k).to_owned())
+                .collect(),
         }
     }
 }

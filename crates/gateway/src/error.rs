@@ -49,6 +49,26 @@ pub enum GatewayError {
         source: OpenError,
     },
 
+    /// A modem could not be added to the running gateway (a config reload).
+    #[error("modem {id:?} cannot be added: {reason}")]
+    AddModem {
+        /// Its id.
+        id: String,
+        /// Why, and what to do.
+        reason: String,
+    },
+
+    /// No modem with this id is served (a removal named the wrong one).
+    #[error("no modem {id:?} is served by this gateway: check its id in the config")]
+    UnknownModem {
+        /// The id asked for.
+        id: String,
+    },
+
+    /// The gateway has stopped or is stopping, so it takes no more changes.
+    #[error("the gateway has stopped and takes no more changes; start the daemon again")]
+    Stopped,
+
     /// The database failed at start-up or shutdown (running, the gateway logs and retries).
     #[error("{doing}: {source}")]
     Store {

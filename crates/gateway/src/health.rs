@@ -11,7 +11,7 @@
 //! store in the same transaction as the change they describe, so they can never disagree with
 //! the row; this module adds only what the store cannot see.
 
-use conductor_modem::{ModemState, Phase};
+use conductor_modem::{ModemState, Phase, RecoveryStep};
 use conductor_store::{ModemState as RowState, ModemStatus, NewEvent, SqlTime, StorageUse};
 use serde_json::json;
 use tracing::{info, warn};
@@ -20,17 +20,18 @@ use crate::worker::ModemWorker;
 
 /// The row's state and `last_error` for a modem task's state.
 fn classify(state: &ModemState, sim_full: Option<&str>) -> (RowState, Option<String>) {
+    // The condition's word first (`pin_wrong: …`), so rows, `health` and alert rules can
+    // match on it; the sentence after it says what to do.
+    let with_condition = |text: Option<String>| match (state.condition, text) {
+        (Some(condition), Some(text)) => Some(format!("{condition}: {text}")),
+        (Some(condition), None) => Some(condition.to_string()),
+        (None, text) => text,
+    };
     match state.phase {
-        Phase::Ready if !state.can_send() => {
-            let registration = state.registration.map_or("unknown", |r| r.as_str());
-            (
-                RowState::Degraded,
-                Some(format!(
-                    "not registered on a network (registration: {registration}): messages cannot \
-                     be sent or received; check the antenna, the SIM's credit and coverage"
-                )),
-            )
-        }
+        Phase::Ready if !state.can_send() => (
+            RowState::Degraded,
+            with_condition(state.send_blocker()),
+        ),
         Phase::Ready => match sim_full {
             Some(storage) => (
                 RowState::Degraded,
@@ -47,7 +48,7 @@ fn classify(state: &ModemState, sim_full: Option<&str>) -> (RowState, Option<Str
             (RowState::Starting, None)
         }
         Phase::Connecting | Phase::Initialising | Phase::Disconnected => {
-            (RowState::Down, state.last_error.clone())
+            (RowState::Down, with_condition(state.last_error.clone()))
         }
         Phase::Stopped => (
             RowState::Down,
@@ -122,12 +123,12 @@ impl ModemWorker {
         }
     }
 
-    /// At shutdown: the row says the modem is no longer served, so `health` does not report
-    /// a stopped daemon as healthy.
-    pub(crate) async fn write_final_status(&mut self) {
+    /// At shutdown or removal: the row says the modem is no longer served (`reason`), so
+    /// `health` does not report a stopped daemon as healthy.
+    pub(crate) async fn write_final_status(&mut self, reason: &str) {
         let mut row = self.status_row();
         row.state = RowState::Down;
-        row.last_error = Some("the gateway stopped".to_owned());
+        row.last_error = Some(reason.to_owned());
         self.upsert(row).await;
     }
 
@@ -156,7 +157,43 @@ impl ModemWorker {
             "modem {} is down: messages naming it wait, others go to the modems that are up",
             self.id
         );
-        self.event("modem_down", json!({ "error": error })).await;
+        let condition = self.state.borrow().condition.map(|c| c.as_str());
+        self.event(
+            "modem_down",
+            json!({ "error": error, "condition": condition }),
+        )
+        .await;
+    }
+
+    /// Records each escalation step for a modem that stopped answering (probe, reset,
+    /// reopen) as a `modem_recovery` event, once per step taken, with the running counts.
+    /// Steps are found from the counts, not from the latest step alone: the worker may have
+    /// been waiting on the modem through the whole escalation and see only its end.
+    pub(crate) async fn record_recovery(&mut self) {
+        let now = self.state.borrow().recoveries;
+        let seen = std::mem::replace(&mut self.recoveries_seen, now);
+        let taken = [
+            (RecoveryStep::Probe, seen.probes, now.probes),
+            (RecoveryStep::Reset, seen.resets, now.resets),
+            (RecoveryStep::Reopen, seen.reopens, now.reopens),
+        ];
+        for (step, before, after) in taken {
+            if after <= before {
+                continue;
+            }
+            let recovered = now.last == Some((step, true));
+            self.event(
+                "modem_recovery",
+                json!({
+                    "step": step.as_str(),
+                    "recovered": recovered,
+                    "probes": now.probes,
+                    "resets": now.resets,
+                    "reopens": now.reopens,
+                }),
+            )
+            .await;
+        }
     }
 
     /// Appends a modem event; a failure is logged, never fatal.
@@ -195,6 +232,25 @@ mod tests {
         let (row, reason) = classify(&s, None);
         assert_eq!(row, RowState::Degraded);
         assert!(reason.is_some_and(|r| r.contains("searching")));
+        s.registration = Some(RegistrationSummary::Roaming);
+        assert_eq!(classify(&s, None).0, RowState::Ready);
+        s.allow_roaming = false;
+        let (row, reason) = classify(&s, None);
+        assert_eq!(row, RowState::Degraded);
+        assert!(reason.is_some_and(|r| r.contains("allow_roaming")));
+    }
+
+    #[test]
+    fn a_wrong_pin_shows_as_pin_wrong_in_the_row() {
+        let mut s = state(Phase::Disconnected);
+        s.condition = Some(conductor_modem::Condition::PinWrong);
+        s.last_error = Some("the SIM rejected the configured PIN".into());
+        let (row, reason) = classify(&s, None);
+        assert_eq!(row, RowState::Down);
+        assert_eq!(
+            reason.as_deref(),
+            Some("pin_wrong: the SIM rejected the configured PIN")
+        );
     }
 
     #[test]

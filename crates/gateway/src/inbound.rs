@@ -161,7 +161,7 @@ impl ModemWorker {
             if listed {
                 self.last_cycle_at = Some(self.now());
             }
-            if freed == 0 || !self.is_ready() || self.ctx.shutdown.is_cancelled() {
+            if freed == 0 || !self.is_ready() || self.lane.stop.is_cancelled() {
                 break;
             }
         }
@@ -250,6 +250,7 @@ impl ModemWorker {
                     None => match self.ctx.store.store_inbound_single(sms).await {
                         Ok(stored) if stored.newly_created => {
                             info!(id = stored.id.0, from = %text.sender, slot, "received message #{}", stored.id);
+                            self.opt_out(stored.id).await;
                             Stored::New
                         }
                         Ok(_) => Stored::Known,
@@ -324,10 +325,12 @@ impl ModemWorker {
             }
             PartOutcome::Completed { id } => {
                 info!(id = id.0, from = %sender, parts = total, "received message #{id}");
+                self.opt_out(id).await;
                 Stored::New
             }
             PartOutcome::CompletedLate { id } => {
                 info!(id = id.0, seq, "a late part completed message #{id}");
+                self.opt_out(id).await;
                 Stored::New
             }
             PartOutcome::AddedLate { id, have, total } => {

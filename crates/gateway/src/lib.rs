@@ -63,11 +63,13 @@
 
 mod clock;
 mod config;
+mod counters;
 mod error;
 mod fingerprint;
 mod health;
 mod inbound;
 mod outbound;
+mod policy;
 mod reports;
 mod sim_lifecycle;
 mod supervisor;
@@ -76,6 +78,9 @@ mod worker;
 pub use clock::{Clock, ManualClock, TokioClock};
 pub use config::{
     DeletePolicy, Delivery, GatewayConfig, InboundConfig, ModemSettings, OutboundConfig,
+    QuietHours,
 };
+pub use conductor_store::policy::{Limits, NumberPolicy, PrefixRule, Routing, Strategy};
+pub use counters::{CounterSnapshot, ErrorCount, ErrorKind, ReconnectCount};
 pub use error::GatewayError;
-pub use supervisor::{Connectors, Gateway, GatewayHandle};
+pub use supervisor::{Connectors, Gateway, GatewayHandle, ModemSnapshot};

@@ -9,6 +9,12 @@
 //! stay `queued` where another modem (or a restart) can take them. A rate-limited modem gets
 //! one row at a time, spaced by its limit, so a row is never `sending` while it merely waits.
 //!
+//! One claim per round covers every ready modem, so the store can apply the sending policy
+//! (issue 11, `crate::policy`): it routes rows that name no modem (sticky, prefix rules, round
+//! robin or least used), skips modems at a limit, holds rows back (limits, quiet hours) with a
+//! reason, and expires, blocks or fails rows; the dispatcher wakes when the earliest hold ends.
+//! Workers transliterate to GSM 7-bit before encoding when `outbound.transliterate` is on.
+//!
 //! The dispatcher wakes on: its own `queue` calls ([`crate::GatewayHandle::queue`]), commits
 //! by other processes (the change poll), a worker finishing a job, a modem becoming ready, a
 //! retry coming due, a rate-limit slot opening, and the `poll_interval` safety timer.
@@ -21,23 +27,26 @@
 //! meaning as the reason; anything after the PDU was written without a verdict → `unknown`,
 //! never retried or moved to another modem.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::future::pending;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use conductor_modem::SendError;
+use conductor_sms::transliterate::{Gsm7Fit, fit_gsm7};
 use conductor_sms::udh::ReferenceWidth;
 use conductor_sms::{SubmitOptions, encode_submit};
 use conductor_store::{
     ClaimRequest, Claimed, MessageId, OutboundJob, PartSending, Retry, Status, StoreError,
 };
 use jiff::Timestamp;
+use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 
 use crate::clock::{add, until};
-use crate::supervisor::{Context, Lane};
+use crate::policy::claim_policy;
+use crate::supervisor::{Context, Lane, LaneChange};
 use crate::worker::ModemWorker;
 
 /// Jobs handed to one modem's worker and not finished yet.
@@ -53,22 +62,51 @@ pub(crate) struct Dispatcher {
     rotation: usize,
     /// A claim failed (database locked, …): logged once until a claim succeeds.
     failing: bool,
+    /// The earliest moment a row held back by a limit or quiet hours may go.
+    held_until: Option<Timestamp>,
+    /// Modems added and removed by the supervisor (the first lanes arrive here too).
+    changes: mpsc::UnboundedReceiver<LaneChange>,
 }
 
 impl Dispatcher {
-    pub fn new(ctx: Arc<Context>, lanes: Vec<Arc<Lane>>) -> Self {
+    pub fn new(ctx: Arc<Context>, changes: mpsc::UnboundedReceiver<LaneChange>) -> Self {
         Self {
-            next_allowed: vec![None; lanes.len()],
+            next_allowed: Vec::new(),
             ctx,
-            lanes,
+            lanes: Vec::new(),
             rotation: 0,
             failing: false,
+            held_until: None,
+            changes,
+        }
+    }
+
+    /// Takes a modem in or out. A removal is acknowledged here, between two claim rounds, so
+    /// no job is handed to a modem after its removal was answered.
+    fn apply(&mut self, change: LaneChange) {
+        match change {
+            LaneChange::Add(lane) => {
+                self.lanes.push(lane);
+                self.next_allowed.push(None);
+            }
+            LaneChange::Remove(id, ack) => {
+                if let Some(index) = self.lanes.iter().position(|lane| lane.id == id) {
+                    self.lanes.remove(index);
+                    self.next_allowed.remove(index);
+                }
+                let _ = ack.send(());
+            }
         }
     }
 
     pub async fn run(mut self) {
         let shutdown = self.ctx.shutdown.clone();
         loop {
+            // Liveness for the service manager's watchdog (supervisor module doc).
+            self.ctx.heartbeat.beat();
+            while let Ok(change) = self.changes.try_recv() {
+                self.apply(change);
+            }
             if shutdown.is_cancelled() {
                 break;
             }
@@ -84,6 +122,7 @@ impl Dispatcher {
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break,
+                Some(change) = self.changes.recv() => self.apply(change),
                 _ = self.ctx.dispatch.notified() => {}
                 _ = tokio::time::sleep(self.ctx.config.outbound.poll_interval) => {}
                 _ = sleep_or_never(sleep_for) => {}
@@ -92,9 +131,12 @@ impl Dispatcher {
         debug!("dispatcher stopped: no more rows are claimed");
     }
 
-    /// The next instant something becomes claimable without anyone signalling: a retry or a
-    /// rate-limit slot.
-    fn wake_at(&self, now: Timestamp) -> Option<Timestamp> {
+    /// The next instant something becomes claimable without anyone signalling: a retry, a
+    /// rate-limit slot, a limit's window or quiet hours ending.
+    fn wake_at(&mut self, now: Timestamp) -> Option<Timestamp> {
+        if self.held_until.is_some_and(|t| t <= now) {
+            self.held_until = None;
+        }
         let retry = self.ctx.retry_at.lock().ok().and_then(|mut r| match *r {
             Some(t) if t <= now => {
                 *r = None;
@@ -107,6 +149,7 @@ impl Dispatcher {
             .iter()
             .flatten()
             .copied()
+            .chain(self.held_until.filter(|&t| t > now))
             .filter(|&t| t > now)
             .min();
         match (retry, limited) {
@@ -115,15 +158,19 @@ impl Dispatcher {
         }
     }
 
-    /// One round over the modems. Returns true when some modem's claim was cut short by its
-    /// room while it still had some (more rows may be due right now).
+    /// One claim over every modem that can take a job: the store routes each row (policy
+    /// routing, limits, a row's own modem) among them. Returns true when the claim was cut
+    /// short by the room while rows may still be due right now.
     async fn claim_round(&mut self) -> bool {
+        let now = self.ctx.clock.now();
+        let mut ready = Vec::new();
+        let mut room_of = HashMap::new();
+        let mut limits = HashMap::new();
         let count = self.lanes.len();
-        let mut again = false;
         for k in 0..count {
             let index = (self.rotation + k) % count;
-            let now = self.ctx.clock.now();
-            let lane = Arc::clone(&self.lanes[index]);
+            let lane = &self.lanes[index];
+            limits.insert(lane.id.clone(), lane.limits.clone());
             if !lane.state.borrow().can_send() {
                 continue;
             }
@@ -133,47 +180,47 @@ impl Dispatcher {
                 let allowed = self.next_allowed[index].is_none_or(|t| t <= now);
                 room = if in_flight == 0 && allowed { 1 } else { 0 };
             }
-            if room == 0 {
-                continue;
-            }
-            let request = ClaimRequest {
-                now,
-                ready_modems: vec![lane.id.clone()],
-                limit: room,
-                duplicate_window: Some(self.ctx.config.outbound.duplicate_window),
-                duplicate_exempt_sources: self.ctx.config.outbound.duplicate_exempt_sources.clone(),
-            };
-            let claimed = match self.ctx.store.claim_due(request).await {
-                Ok(claimed) => {
-                    self.failing = false;
-                    claimed
-                }
-                Err(e) => {
-                    if !self.failing {
-                        error!(error = %e, "could not claim queued messages; retrying");
-                        self.failing = true;
-                    }
-                    return false;
-                }
-            };
-            let taken = claimed.jobs.len() + claimed.duplicates.len() + claimed.failed.len();
-            let jobs = claimed.jobs.len();
-            self.report(claimed, &lane);
-            if jobs > 0
-                && let Some(spacing) = lane.spacing
-            {
-                self.next_allowed[index] = Some(add(now, spacing));
-            }
-            if taken >= room && jobs < room {
-                again = true;
-            }
+            // A busy modem is still ready (room 0): rows that name it wait silently instead of
+            // being told their modem is down.
+            ready.push(lane.id.clone());
+            room_of.insert(lane.id.clone(), room);
         }
         self.rotation = self.rotation.wrapping_add(1);
-        again
+        let room: usize = room_of.values().sum();
+        // Claimed even with no modem ready: expiry must not wait for a modem.
+        let request = ClaimRequest {
+            now,
+            ready_modems: ready,
+            limit: room,
+            duplicate_window: Some(self.ctx.config.outbound.duplicate_window),
+            duplicate_exempt_sources: self.ctx.config.outbound.duplicate_exempt_sources.clone(),
+            policy: claim_policy(&self.ctx.config, limits, room_of, now),
+        };
+        let claimed = match self.ctx.store.claim_due(request).await {
+            Ok(claimed) => {
+                self.failing = false;
+                claimed
+            }
+            Err(e) => {
+                if !self.failing {
+                    error!(error = %e, "could not claim queued messages; retrying");
+                    self.failing = true;
+                }
+                return false;
+            }
+        };
+        let taken = claimed.jobs.len()
+            + claimed.duplicates.len()
+            + claimed.failed.len()
+            + claimed.blocked.len()
+            + claimed.held.len();
+        let jobs = claimed.jobs.len();
+        self.report(claimed, now);
+        room > 0 && taken >= room && jobs < room
     }
 
-    /// Logs what the claim decided and hands the jobs to the worker.
-    fn report(&self, claimed: Claimed, lane: &Lane) {
+    /// Logs what the claim decided and hands the jobs to their modems' workers.
+    fn report(&mut self, claimed: Claimed, now: Timestamp) {
         for duplicate in claimed.duplicates {
             warn!(
                 id = duplicate.id.0,
@@ -186,8 +233,29 @@ impl Dispatcher {
         for (id, reason) in claimed.failed {
             warn!(id = id.0, %reason, "message #{id} cannot be sent as written");
         }
+        for (id, reason) in claimed.blocked {
+            info!(id = id.0, %reason, "message #{id} blocked");
+        }
+        for (id, reason) in claimed.expired {
+            warn!(id = id.0, %reason, "message #{id} expired before it could be sent");
+        }
+        for held in claimed.held {
+            debug!(id = held.id.0, held_by = %held.held_by, reason = %held.reason, "message #{} held back", held.id);
+            if let Some(until) = held.until {
+                self.held_until = Some(self.held_until.map_or(until, |t| t.min(until)));
+            }
+        }
         for job in claimed.jobs {
             let id = job.id;
+            let Some(index) = self.lanes.iter().position(|lane| lane.id == job.modem) else {
+                // Cannot happen (the claim only picks ready lanes); the next start queues it.
+                error!(id = id.0, modem = %job.modem, "claimed for a modem the dispatcher does not know");
+                continue;
+            };
+            let lane = Arc::clone(&self.lanes[index]);
+            if let Some(spacing) = lane.spacing {
+                self.next_allowed[index] = Some(add(now, spacing));
+            }
             lane.in_flight.fetch_add(1, Ordering::SeqCst);
             if lane.jobs.send(job).is_err() {
                 // The worker is gone (shutting down): the row stays `sending` with no part in
@@ -227,6 +295,12 @@ pub(crate) fn backoff(base: Duration, attempt: u32) -> Duration {
 /// A send error in words an operator can act on (the CMS code and its meaning).
 pub(crate) fn describe(modem: &str, error: &SendError) -> String {
     match error {
+        SendError::Rejected {
+            code: Some(code), ..
+        } if *code == conductor_modem::CmsCode::SMSC_ADDRESS_UNKNOWN => format!(
+            "modem {modem} refused the send: +CMS ERROR 330: no SMS service centre number: set \
+             `smsc` for modem {modem} in the config (your operator publishes it)"
+        ),
         SendError::Rejected {
             code: Some(code), ..
         } => format!(
@@ -272,7 +346,15 @@ impl ModemWorker {
             concat_reference: reference,
             reference_width: ReferenceWidth::Bits8,
         };
-        let encoded = match encode_submit(&job.to, &job.text, &options) {
+        // The claim counted the parts of this same text (`conductor_store::policy::estimate`).
+        let text = match config.transliterate.then(|| fit_gsm7(&job.text)) {
+            Some(Gsm7Fit::Transliterated { text, replaced }) => {
+                debug!(id = job.id.0, replaced, "transliterated to GSM 7-bit");
+                text
+            }
+            _ => job.text.clone(),
+        };
+        let encoded = match encode_submit(&job.to, &text, &options) {
             Ok(encoded) => encoded,
             Err(e) => {
                 let reason = format!("cannot be sent as written: {e}");
@@ -292,15 +374,18 @@ impl ModemWorker {
             if done.contains(&seq) {
                 continue;
             }
-            if self.ctx.shutdown.is_cancelled() && index > 0 {
+            if self.lane.stop.is_cancelled() && index > 0 {
                 // Between parts: stop here with no part in flight. The row goes back to
                 // `queued`; the parts sent are recorded and are not sent again.
                 self.release_unstarted(&job, "the gateway stopped between two parts")
                     .await;
                 return;
             }
-            if !self.state.borrow().can_send() {
-                let reason = format!("modem {} is not ready to send", self.id);
+            let blocker = self.state.borrow().send_blocker();
+            if let Some(why) = blocker {
+                // Not registered, roaming refused, recovering a hang: the row waits for this
+                // modem or goes to another (released, the attempt not counted).
+                let reason = format!("modem {} cannot send now: {why}", self.id);
                 let retry = self.retry_now();
                 self.reject(&job, seq, reason, retry).await;
                 return;
@@ -382,6 +467,7 @@ impl ModemWorker {
     }
 
     async fn send_failed(&mut self, job: &OutboundJob, seq: u8, error: SendError) {
+        self.ctx.counters.record_send_error(&self.id, &error);
         let reason = describe(self.id.as_str(), &error);
         match &error {
             SendError::Ambiguous { .. } => {
@@ -419,6 +505,23 @@ impl ModemWorker {
             SendError::NotSent(cause) if cause.is_transient() => {
                 // Nothing is wrong with the message: it may go at once, by another modem.
                 let retry = self.retry_now();
+                self.reject(job, seq, reason, retry).await;
+            }
+            SendError::Failed {
+                code: Some(conductor_modem::CmsCode::NO_NETWORK_SERVICE),
+                ..
+            } => {
+                // "No network service" after the PDU: the modem had no network to submit it
+                // to, so it surely did not leave (not ambiguous). Registration was lost under
+                // the send: the row waits, queued, for this modem to register again or for
+                // another modem (issue 10), instead of failing for good.
+                let retry = Retry::At {
+                    next_attempt_at: add(
+                        self.now(),
+                        backoff(self.ctx.config.outbound.retry_backoff, job.attempt),
+                    ),
+                    max_attempts: self.ctx.config.outbound.max_attempts,
+                };
                 self.reject(job, seq, reason, retry).await;
             }
             SendError::Rejected { .. } | SendError::NotSent(_) | SendError::Failed { .. } => {

@@ -17,24 +17,45 @@
 //! Rows claimed but not yet started stay `sending` with no part in flight; the next start's
 //! [`conductor_store::Store::recover_interrupted`] puts them back in the queue (nothing of
 //! theirs reached a modem).
+//!
+//! # Modems added and removed while running
+//! A config reload (SIGHUP in the binary) changes the set of modems without a restart, through
+//! [`GatewayHandle::add_modem`] and [`GatewayHandle::remove_modem`]. Every modem has its own
+//! pair of tokens (its worker's, a child of the gateway's; its driver's, a child of the one
+//! step 4 cancels), so one modem can be stopped in the same order as the whole gateway:
+//!
+//! 1. the dispatcher forgets its lane and acknowledges, so no job can be handed to it after;
+//! 2. its worker finishes the operation in flight (a send to its verdict), gives the jobs it
+//!    had not started back to the queue, writes its last status row and returns;
+//! 3. its driver task finishes the AT command in flight and closes the port.
+//!
+//! Rows that name the removed modem stay `queued` (claiming only picks modems that are up),
+//! exactly as when the modem is unplugged; they go out if it is added again.
+//!
+//! # Liveness
+//! The dispatcher refreshes a heartbeat on every turn of its loop, which turns at least every
+//! `outbound.poll_interval` when idle. [`GatewayHandle::is_live`] reads it: a service
+//! manager's watchdog is fed only while it is fresh, so a gateway wedged on a stuck database
+//! call is restarted rather than left silently claiming nothing.
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use conductor_modem::transport::Connect;
-use conductor_modem::{Modem, ModemState, spawn, spawn_with};
+use conductor_modem::{Modem, ModemState, OpenError, Phase, spawn, spawn_with};
 use conductor_store::{MessageId, ModemId, NewOutbound, Store, StoreError};
 use jiff::Timestamp;
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, error, info, info_span, warn};
 
 use crate::clock::Clock;
-use crate::config::{Delivery, GatewayConfig};
+use crate::config::{Delivery, GatewayConfig, ModemSettings};
 use crate::error::GatewayError;
 use crate::outbound::Dispatcher;
 use crate::worker::ModemWorker;
@@ -50,6 +71,14 @@ pub(crate) struct Context {
     pub retry_at: Mutex<Option<Timestamp>>,
     /// The caller's token: stop claiming, stop reading.
     pub shutdown: CancellationToken,
+    /// The modems served now, in the order they started: the change poll rings their
+    /// lifecycles, and [`GatewayHandle::modems`] reports their states. The supervisor alone
+    /// adds and removes entries.
+    pub lanes: Mutex<Vec<Arc<Lane>>>,
+    /// Refreshed by the dispatcher on every turn of its loop (see the module doc).
+    pub heartbeat: Heartbeat,
+    /// CMS/CME errors and reconnects, for `/metrics` ([`GatewayHandle::counters`]).
+    pub counters: crate::counters::Counters,
 }
 
 impl Context {
@@ -59,6 +88,51 @@ impl Context {
             *earliest = Some(earliest.map_or(at, |e| e.min(at)));
         }
         self.dispatch.notify_one();
+    }
+
+    /// The lanes served now (a copy: the lock is never held across an await).
+    fn lanes(&self) -> Vec<Arc<Lane>> {
+        match self.lanes.lock() {
+            Ok(lanes) => lanes.clone(),
+            // Only pushes and removals happen under this lock; the list is whole either way.
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn edit_lanes(&self, edit: impl FnOnce(&mut Vec<Arc<Lane>>)) {
+        match self.lanes.lock() {
+            Ok(mut lanes) => edit(&mut lanes),
+            Err(poisoned) => edit(&mut poisoned.into_inner()),
+        }
+    }
+}
+
+/// When the dispatcher's loop last turned, on tokio's clock (so paused-time tests agree with
+/// the timers the loop sleeps on).
+pub(crate) struct Heartbeat {
+    origin: Instant,
+    /// Milliseconds from `origin` to the last beat.
+    last: AtomicU64,
+}
+
+impl Heartbeat {
+    fn new() -> Self {
+        Self {
+            origin: Instant::now(),
+            last: AtomicU64::new(0),
+        }
+    }
+
+    /// The loop is turning.
+    pub fn beat(&self) {
+        let millis = u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last.store(millis, Ordering::Relaxed);
+    }
+
+    /// How long ago the last beat was.
+    fn age(&self) -> Duration {
+        let last = Duration::from_millis(self.last.load(Ordering::Relaxed));
+        self.origin.elapsed().saturating_sub(last)
     }
 }
 
@@ -74,6 +148,23 @@ pub(crate) struct Lane {
     pub jobs: mpsc::UnboundedSender<conductor_store::OutboundJob>,
     /// Minimum time between two messages (the rate limit), if any.
     pub spacing: Option<Duration>,
+    /// The modem's sending limits (`rate_limit_per_minute` counts as `per_minute`), applied
+    /// by the claim (crate::policy).
+    pub limits: conductor_store::policy::Limits,
+    /// Rung when rows changed (external `UPDATE … SET status='read'`, a flush): the worker's
+    /// SIM deletions may be due.
+    pub lifecycle: Arc<Notify>,
+    /// Stops this modem's worker alone (the modem was removed); a child of the gateway's
+    /// token, so a shutdown stops it too.
+    pub stop: CancellationToken,
+}
+
+/// A change to the modems the dispatcher claims for, sent by the supervisor.
+pub(crate) enum LaneChange {
+    /// Claim for this modem from now on.
+    Add(Arc<Lane>),
+    /// Stop claiming for this modem; the sender is answered once no job can reach it any more.
+    Remove(ModemId, oneshot::Sender<()>),
 }
 
 /// Per-modem transports for tests and the demo: a modem listed here is opened with its
@@ -129,12 +220,53 @@ impl Connect for BoxedConnector {
     }
 }
 
-/// A cheap handle on a running gateway: queue messages so the dispatcher wakes at once.
+/// One modem the gateway serves, as its driver task last published it.
+#[derive(Clone, Debug)]
+pub struct ModemSnapshot {
+    /// The modem's id (`modems[].id`).
+    pub id: String,
+    /// The driver's published state (phase, last error, identity, signal, …).
+    pub state: ModemState,
+}
+
+impl ModemSnapshot {
+    /// Whether the driver's first attempt to open and initialise the modem has finished,
+    /// whichever way it went: ready, or failed and now retrying with backoff.
+    ///
+    /// Why not "ready": a service manager waits for readiness before starting what depends on
+    /// the daemon, and an unplugged modem must not hold the whole gateway (and the other
+    /// modems' traffic) back forever. The driver sets `last_error` when an attempt fails and
+    /// clears it only once ready; an outage after readiness counts in `outages`; so the answer
+    /// needs no history.
+    pub fn first_attempt_done(&self) -> bool {
+        matches!(
+            self.state.phase,
+            Phase::Ready | Phase::Disconnected | Phase::Stopped
+        ) || self.state.last_error.is_some()
+            || self.state.outages > 0
+    }
+}
+
+/// A request to the supervisor, from a [`GatewayHandle`].
+enum Command {
+    Add {
+        // Boxed: a modem's settings are large beside a removal's id.
+        settings: Box<ModemSettings>,
+        connector: Option<Box<dyn Connect>>,
+        reply: oneshot::Sender<Result<(), GatewayError>>,
+    },
+    Remove {
+        id: String,
+        reply: oneshot::Sender<Result<(), GatewayError>>,
+    },
+}
+
+/// A cheap handle on a running gateway: queue messages so the dispatcher wakes at once, see
+/// its modems and its liveness, add and remove modems.
 #[derive(Clone)]
 pub struct GatewayHandle {
-    store: Store,
-    clock: Arc<dyn Clock>,
-    dispatch: Arc<Notify>,
+    context: Arc<Context>,
+    commands: mpsc::UnboundedSender<Command>,
 }
 
 impl fmt::Debug for GatewayHandle {
@@ -147,14 +279,96 @@ impl GatewayHandle {
     /// Queues a message (committed when this returns) and wakes the dispatcher, so it goes out
     /// without waiting for the change poll.
     pub async fn queue(&self, message: NewOutbound) -> Result<MessageId, StoreError> {
-        let id = self.store.queue_outbound(message, self.clock.now()).await?;
-        self.dispatch.notify_one();
+        let id = self
+            .context
+            .store
+            .queue_outbound(message, self.context.clock.now())
+            .await?;
+        self.context.dispatch.notify_one();
         Ok(id)
     }
 
     /// Wakes the dispatcher (after writing rows some other way).
     pub fn wake(&self) {
-        self.dispatch.notify_one();
+        self.context.dispatch.notify_one();
+    }
+
+    /// CMS/CME errors by modem and code, and reconnects, since the gateway started.
+    pub fn counters(&self) -> crate::counters::CounterSnapshot {
+        self.context.counters.snapshot()
+    }
+
+    /// The modems served now, in the order they started.
+    pub fn modems(&self) -> Vec<ModemSnapshot> {
+        self.context
+            .lanes()
+            .iter()
+            .map(|lane| ModemSnapshot {
+                id: lane.id.0.clone(),
+                state: lane.state.borrow().clone(),
+            })
+            .collect()
+    }
+
+    /// How long ago the dispatcher's loop last turned.
+    pub fn heartbeat_age(&self) -> Duration {
+        self.context.heartbeat.age()
+    }
+
+    /// The longest [`heartbeat_age`](Self::heartbeat_age) of a healthy gateway: three idle
+    /// turns of the dispatcher (`outbound.poll_interval` each), and never under 15 s so a
+    /// claim that waits out SQLite's busy timeout is not taken for a hang.
+    pub fn stall_limit(&self) -> Duration {
+        (self.context.config.outbound.poll_interval * 3).max(Duration::from_secs(15))
+    }
+
+    /// Whether the gateway's loop is healthy: it has not stopped (or begun to) and its
+    /// heartbeat is fresher than [`stall_limit`](Self::stall_limit). What feeds a watchdog.
+    pub fn is_live(&self) -> bool {
+        !self.context.shutdown.is_cancelled() && self.heartbeat_age() <= self.stall_limit()
+    }
+
+    /// Starts serving one more modem, which opens its configured device. Returns once its
+    /// tasks run (not once it is ready: see [`modems`](Self::modems)).
+    pub async fn add_modem(&self, settings: ModemSettings) -> Result<(), GatewayError> {
+        self.request(|reply| Command::Add {
+            settings: Box::new(settings),
+            connector: None,
+            reply,
+        })
+        .await
+    }
+
+    /// [`add_modem`](Self::add_modem) with a custom transport (tests, the demo).
+    pub async fn add_modem_with(
+        &self,
+        settings: ModemSettings,
+        connector: impl Connect,
+    ) -> Result<(), GatewayError> {
+        self.request(|reply| Command::Add {
+            settings: Box::new(settings),
+            connector: Some(Box::new(connector)),
+            reply,
+        })
+        .await
+    }
+
+    /// Stops serving modem `id`, in the order of a graceful shutdown (see the module doc):
+    /// returns once its worker has finished the operation in flight and its port is closed.
+    pub async fn remove_modem(&self, id: &str) -> Result<(), GatewayError> {
+        let id = id.to_owned();
+        self.request(|reply| Command::Remove { id, reply }).await
+    }
+
+    async fn request(
+        &self,
+        command: impl FnOnce(oneshot::Sender<Result<(), GatewayError>>) -> Command,
+    ) -> Result<(), GatewayError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(command(reply))
+            .map_err(|_| GatewayError::Stopped)?;
+        answer.await.unwrap_or(Err(GatewayError::Stopped))
     }
 }
 
@@ -194,87 +408,52 @@ impl Gateway {
 
         let context = Arc::new(Context {
             config,
-            store: store.clone(),
-            clock: Arc::clone(&clock),
+            store,
+            clock,
             dispatch: Arc::new(Notify::new()),
             retry_at: Mutex::new(None),
             // A child: a failing task stops the gateway without cancelling the caller's token.
             shutdown: shutdown.child_token(),
+            lanes: Mutex::new(Vec::new()),
+            heartbeat: Heartbeat::new(),
+            counters: crate::counters::Counters::default(),
         });
-        let modem_shutdown = CancellationToken::new();
-        let mut tasks = JoinSet::new();
-        let mut modem_tasks = ModemTasks(Vec::new());
-        let mut lanes = Vec::new();
-        let mut lifecycles = Vec::new();
+        let (lane_changes, lane_changes_rx) = mpsc::unbounded_channel();
+        let mut supervisor = Supervisor {
+            context: Arc::clone(&context),
+            tasks: JoinSet::new(),
+            modem_shutdown: CancellationToken::new(),
+            modems: HashMap::new(),
+            lane_changes,
+        };
         for (index, settings) in context.config.modems.iter().enumerate() {
-            let mut modem_config = settings.modem.clone();
-            if modem_config.name.is_empty() {
-                modem_config.name.clone_from(&settings.id);
-            }
-            let modem: Modem = match connectors.map.remove(&settings.id) {
-                Some(connector) => spawn_with(
-                    modem_config,
-                    BoxedConnector(connector),
-                    modem_shutdown.clone(),
-                ),
-                None => spawn(modem_config, modem_shutdown.clone()).map_err(|source| {
-                    GatewayError::Device {
-                        index,
-                        id: settings.id.clone(),
-                        source,
-                    }
-                })?,
-            };
-            let Modem {
-                handle,
-                urcs,
-                state,
-                task,
-            } = modem;
-            modem_tasks.0.push(task);
-            let (jobs_tx, jobs_rx) = mpsc::unbounded_channel();
-            let spacing = settings
-                .rate_limit_per_minute
-                .filter(|&n| n > 0)
-                .map(|n| Duration::from_secs(60) / n);
-            let lane = Arc::new(Lane {
-                id: ModemId(settings.id.clone()),
-                in_flight: AtomicUsize::new(0),
-                state: state.clone(),
-                jobs: jobs_tx,
-                spacing,
-            });
-            let lifecycle = Arc::new(Notify::new());
-            lifecycles.push(Arc::clone(&lifecycle));
-            let worker = ModemWorker::new(
-                Arc::clone(&context),
-                Arc::clone(&lane),
-                handle,
-                urcs,
-                state,
-                jobs_rx,
-                lifecycle,
-            );
-            let span = info_span!("gateway", modem = %settings.id);
-            tasks.spawn(worker.run().instrument(span));
-            lanes.push(lane);
+            let connector = connectors.map.remove(&settings.id);
+            supervisor
+                .start_modem(settings.clone(), connector)
+                .map_err(|source| GatewayError::Device {
+                    index,
+                    id: settings.id.clone(),
+                    source,
+                })?;
         }
-        let dispatcher = Dispatcher::new(Arc::clone(&context), lanes);
+        // The dispatcher learns the lanes from `LaneChange::Add`, already queued above.
+        let dispatcher = Dispatcher::new(Arc::clone(&context), lane_changes_rx);
+        let tasks = &mut supervisor.tasks;
         tasks.spawn(dispatcher.run().instrument(info_span!("dispatcher")));
-        tasks.spawn(watch_external_changes(Arc::clone(&context), lifecycles));
+        tasks.spawn(watch_external_changes(Arc::clone(&context)));
         tasks.spawn(flush_incomplete(Arc::clone(&context)));
 
+        let (commands, commands_rx) = mpsc::unbounded_channel();
         let handle = GatewayHandle {
-            store,
-            clock,
-            dispatch: Arc::clone(&context.dispatch),
+            context: Arc::clone(&context),
+            commands,
         };
         info!(modems = context.config.modems.len(), "gateway started");
-        let task = tokio::spawn(supervise(context, tasks, modem_tasks, modem_shutdown));
+        let task = tokio::spawn(supervisor.run(commands_rx));
         Ok(Gateway { handle, task })
     }
 
-    /// A handle for queueing messages.
+    /// A handle for queueing messages, reading liveness and changing the modems.
     pub fn handle(&self) -> GatewayHandle {
         self.handle.clone()
     }
@@ -299,15 +478,238 @@ impl Gateway {
     }
 }
 
-/// Modem task handles, aborted if the supervisor is dropped before it awaited them.
-struct ModemTasks(Vec<JoinHandle<()>>);
+/// A modem driver task, aborted if dropped before it finished: dropping the supervisor (an
+/// abort, the crash path) must close every port at once.
+struct DriverTask(JoinHandle<()>);
 
-impl Drop for ModemTasks {
+impl Drop for DriverTask {
     fn drop(&mut self) {
-        for task in &self.0 {
-            task.abort();
+        self.0.abort();
+    }
+}
+
+/// One modem the supervisor serves.
+struct Served {
+    lane: Arc<Lane>,
+    /// The driver task's own token (a child of `Supervisor::modem_shutdown`).
+    modem_stop: CancellationToken,
+    driver: DriverTask,
+    /// Answered (or dropped) when the worker's task has returned.
+    worker_done: oneshot::Receiver<()>,
+}
+
+/// Owns every task of the gateway and the shutdown order (see the module doc).
+struct Supervisor {
+    context: Arc<Context>,
+    tasks: JoinSet<()>,
+    /// Cancelled in step 4: the parent of every driver task's token.
+    modem_shutdown: CancellationToken,
+    modems: HashMap<String, Served>,
+    lane_changes: mpsc::UnboundedSender<LaneChange>,
+}
+
+impl Supervisor {
+    /// Spawns modem `settings`' driver task and worker, and hands its lane to the dispatcher.
+    fn start_modem(
+        &mut self,
+        settings: ModemSettings,
+        connector: Option<Box<dyn Connect>>,
+    ) -> Result<(), OpenError> {
+        let mut modem_config = settings.modem.clone();
+        if modem_config.name.is_empty() {
+            modem_config.name.clone_from(&settings.id);
+        }
+        let modem_stop = self.modem_shutdown.child_token();
+        let modem: Modem = match connector {
+            Some(connector) => {
+                spawn_with(modem_config, BoxedConnector(connector), modem_stop.clone())
+            }
+            None => spawn(modem_config, modem_stop.clone())?,
+        };
+        let Modem {
+            handle,
+            urcs,
+            state,
+            task,
+        } = modem;
+        let driver = DriverTask(task);
+        let (jobs_tx, jobs_rx) = mpsc::unbounded_channel();
+        let spacing = settings
+            .rate_limit_per_minute
+            .filter(|&n| n > 0)
+            .map(|n| Duration::from_secs(60) / n);
+        let lane = Arc::new(Lane {
+            id: ModemId(settings.id.clone()),
+            in_flight: AtomicUsize::new(0),
+            state: state.clone(),
+            jobs: jobs_tx,
+            spacing,
+            limits: crate::policy::modem_limits(&settings),
+            lifecycle: Arc::new(Notify::new()),
+            stop: self.context.shutdown.child_token(),
+        });
+        let worker = ModemWorker::new(
+            Arc::clone(&self.context),
+            Arc::clone(&lane),
+            handle,
+            urcs,
+            state,
+            jobs_rx,
+            Arc::clone(&lane.lifecycle),
+        );
+        let (done, worker_done) = oneshot::channel();
+        let span = info_span!("gateway", modem = %settings.id);
+        self.tasks.spawn(
+            async move {
+                worker.run().await;
+                let _ = done.send(());
+            }
+            .instrument(span),
+        );
+        self.context
+            .edit_lanes(|lanes| lanes.push(Arc::clone(&lane)));
+        // The dispatcher holds the receiver until it stops; after that nothing is claimed.
+        let _ = self.lane_changes.send(LaneChange::Add(Arc::clone(&lane)));
+        self.modems.insert(
+            settings.id,
+            Served {
+                lane,
+                modem_stop,
+                driver,
+                worker_done,
+            },
+        );
+        Ok(())
+    }
+
+    fn handle(&mut self, command: Command) {
+        match command {
+            Command::Add {
+                settings,
+                connector,
+                reply,
+            } => {
+                let _ = reply.send(self.add(*settings, connector));
+            }
+            Command::Remove { id, reply } => {
+                let Some(served) = self.modems.remove(&id) else {
+                    let _ = reply.send(Err(GatewayError::UnknownModem { id }));
+                    return;
+                };
+                info!("modem {id} removed from the gateway: finishing its operation in flight");
+                let lane_id = served.lane.id.clone();
+                self.context
+                    .edit_lanes(|lanes| lanes.retain(|lane| lane.id != lane_id));
+                let retiring = retire(served, self.lane_changes.clone(), reply);
+                self.tasks
+                    .spawn(retiring.instrument(info_span!("gateway", modem = %id)));
+            }
         }
     }
+
+    fn add(
+        &mut self,
+        settings: ModemSettings,
+        connector: Option<Box<dyn Connect>>,
+    ) -> Result<(), GatewayError> {
+        let id = settings.id.clone();
+        let refuse = |reason: &str| GatewayError::AddModem {
+            id: id.clone(),
+            reason: reason.to_owned(),
+        };
+        if id.trim().is_empty() {
+            return Err(refuse(
+                "its id is empty: give every modem a short unique name such as \"sim1\"",
+            ));
+        }
+        if self.modems.contains_key(&id) {
+            return Err(refuse(
+                "a modem with this id is served already: remove it first or choose another id",
+            ));
+        }
+        self.start_modem(settings, connector)
+            .map_err(|e| refuse(&e.to_string()))?;
+        info!("modem {id} added to the gateway");
+        Ok(())
+    }
+
+    async fn run(
+        mut self,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+    ) -> Result<(), GatewayError> {
+        let mut failure = None;
+        // Steps 2 and 3: every task of ours ends on the caller's token. A task that ends before
+        // it (a panic) takes the gateway down so the service manager restarts it. Modems are
+        // added and removed meanwhile, until the shutdown begins.
+        loop {
+            tokio::select! {
+                joined = self.tasks.join_next() => match joined {
+                    None => break,
+                    Some(Ok(())) => {}
+                    Some(Err(e)) => {
+                        if e.is_panic() {
+                            error!(error = %e, "a gateway task panicked; shutting down");
+                            failure.get_or_insert(GatewayError::TaskFailed {
+                                task: "worker".to_owned(),
+                                detail: e.to_string(),
+                            });
+                        }
+                        self.context.shutdown.cancel();
+                    }
+                },
+                Some(command) = commands.recv(), if !self.context.shutdown.is_cancelled() => {
+                    self.handle(command);
+                }
+            }
+        }
+        // Step 4: the modem tasks finish the command in flight and close their ports.
+        self.modem_shutdown.cancel();
+        for (_, mut served) in self.modems.drain() {
+            let _ = (&mut served.driver.0).await;
+        }
+        // Step 5.
+        match self.context.store.checkpoint().await {
+            Ok(checkpoint) => info!(
+                complete = checkpoint.complete,
+                frames = checkpoint.checkpointed_frames,
+                "database checkpointed; gateway stopped"
+            ),
+            Err(e) => warn!(error = %e, "could not checkpoint the database at shutdown"),
+        }
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Stops one modem in the order of a graceful shutdown (module doc, "Modems added and
+/// removed"), then answers the caller.
+async fn retire(
+    served: Served,
+    lane_changes: mpsc::UnboundedSender<LaneChange>,
+    reply: oneshot::Sender<Result<(), GatewayError>>,
+) {
+    let Served {
+        lane,
+        modem_stop,
+        mut driver,
+        worker_done,
+    } = served;
+    let (ack, acked) = oneshot::channel();
+    if lane_changes
+        .send(LaneChange::Remove(lane.id.clone(), ack))
+        .is_ok()
+    {
+        // An error means the dispatcher has stopped: it claims nothing any more either.
+        let _ = acked.await;
+    }
+    lane.stop.cancel();
+    let _ = worker_done.await;
+    modem_stop.cancel();
+    let _ = (&mut driver.0).await;
+    info!("modem {} stopped: its port is closed", lane.id);
+    let _ = reply.send(Ok(()));
 }
 
 fn validate(config: &GatewayConfig) -> Result<(), GatewayError> {
@@ -358,50 +760,9 @@ async fn recover(
     Ok(())
 }
 
-async fn supervise(
-    context: Arc<Context>,
-    mut tasks: JoinSet<()>,
-    mut modem_tasks: ModemTasks,
-    modem_shutdown: CancellationToken,
-) -> Result<(), GatewayError> {
-    let mut failure = None;
-    // Steps 2 and 3: every task of ours ends on the caller's token. A task that ends before
-    // it (a panic) takes the gateway down so the service manager restarts it.
-    while let Some(joined) = tasks.join_next().await {
-        if let Err(e) = joined {
-            if e.is_panic() {
-                error!(error = %e, "a gateway task panicked; shutting down");
-                failure.get_or_insert(GatewayError::TaskFailed {
-                    task: "worker".to_owned(),
-                    detail: e.to_string(),
-                });
-            }
-            context.shutdown.cancel();
-        }
-    }
-    // Step 4: the modem tasks finish the command in flight and close their ports.
-    modem_shutdown.cancel();
-    for task in std::mem::take(&mut modem_tasks.0) {
-        let _ = task.await;
-    }
-    // Step 5.
-    match context.store.checkpoint().await {
-        Ok(checkpoint) => info!(
-            complete = checkpoint.complete,
-            frames = checkpoint.checkpointed_frames,
-            "database checkpointed; gateway stopped"
-        ),
-        Err(e) => warn!(error = %e, "could not checkpoint the database at shutdown"),
-    }
-    match failure {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
-}
-
 /// Promise 4: notices commits by other processes (`PRAGMA data_version`) and wakes the
 /// dispatcher (new rows) and every worker (rows marked read: SIM copies due for deletion).
-async fn watch_external_changes(context: Arc<Context>, lifecycles: Vec<Arc<Notify>>) {
+async fn watch_external_changes(context: Arc<Context>) {
     let interval = context.config.change_poll_interval;
     let mut logged = false;
     loop {
@@ -428,8 +789,8 @@ async fn watch_external_changes(context: Arc<Context>, lifecycles: Vec<Arc<Notif
                     Ok(()) => {
                         logged = false;
                         context.dispatch.notify_one();
-                        for lifecycle in &lifecycles {
-                            lifecycle.notify_one();
+                        for lane in context.lanes() {
+                            lane.lifecycle.notify_one();
                         }
                     }
                     Err(e) => {
@@ -481,7 +842,6 @@ async fn flush_incomplete(context: Arc<Context>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::ModemSettings;
 
     #[test]
     fn modem_ids_must_be_present_and_unique() {

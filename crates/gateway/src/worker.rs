@@ -10,7 +10,7 @@
 //! The loop waits on, in this order of priority:
 //!
 //! ```text
-//!   shutdown ─► modem state changed ─► URC (+CMTI, +CDSI, +CDS) ─► rows changed (deletions due)
+//!   shutdown (the gateway's, or this modem's removal) ─► modem state changed ─► URC (+CMTI, +CDSI, +CDS) ─► rows changed (deletions due)
 //!     ─► sweep timer ─► capacity timer ─► status timer ─► next outbound job
 //! ```
 //!
@@ -72,6 +72,8 @@ pub(crate) struct ModemWorker {
     pub modem_gone: bool,
     /// The modem has not been swept since it (re)became ready.
     pub fresh: bool,
+    /// The escalation counts last recorded as `modem_recovery` events.
+    pub recoveries_seen: conductor_modem::Recoveries,
 }
 
 impl ModemWorker {
@@ -104,6 +106,7 @@ impl ModemWorker {
             up: None,
             modem_gone: false,
             fresh: true,
+            recoveries_seen: conductor_modem::Recoveries::default(),
         }
     }
 
@@ -135,7 +138,8 @@ impl ModemWorker {
         for ticker in [&mut sweep, &mut capacity, &mut status] {
             ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         }
-        let shutdown = self.ctx.shutdown.clone();
+        // The gateway's token or this modem's alone (it was removed): a child of the first.
+        let shutdown = self.lane.stop.clone();
         // The state as the task started: a modem that is ready already gets its first cycle.
         self.on_state_changed().await;
         loop {
@@ -181,16 +185,22 @@ impl ModemWorker {
             self.release_unstarted(&job, "the gateway stopped before sending it")
                 .await;
         }
-        self.write_final_status().await;
+        let reason = if self.ctx.shutdown.is_cancelled() {
+            "the gateway stopped"
+        } else {
+            "the modem was removed from the gateway"
+        };
+        self.write_final_status(reason).await;
     }
 
     /// Reacts to the modem task's published state: modem_up/modem_down, a first cycle when
     /// the modem (re)appears, the status row, and the dispatcher's ready set.
     async fn on_state_changed(&mut self) {
-        let (phase, ready) = {
+        let (phase, ready, outages) = {
             let state = self.state.borrow_and_update();
-            (state.phase, state.is_ready())
+            (state.phase, state.is_ready(), state.outages)
         };
+        self.ctx.counters.record_state(&self.id, ready, outages);
         let up = match phase {
             Phase::Ready => Some(true),
             Phase::Disconnected | Phase::Stopped => Some(false),
@@ -208,6 +218,7 @@ impl ModemWorker {
             // Readiness changed: the dispatcher re-plans (rows go to the modems that are up).
             self.ctx.dispatch.notify_one();
         }
+        self.record_recovery().await;
         self.write_status(false).await;
         if !ready {
             // Init sets the memories again; learn them afresh once it has.

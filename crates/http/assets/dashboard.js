@@ -160,7 +160,7 @@
       (d.reports.length ? "<h4>Delivery reports</h4><ul class=\"plain\">" + d.reports.map((r) => "<li>" + esc(when(r.received_at)) + " " + esc(r.category) + " (TP-ST " + r.status_code + ")</li>").join("") + "</ul>" : "");
     $("#act-read").hidden = !(m.direction === "inbound" && m.status === "unread");
     $("#act-cancel").hidden = m.status !== "queued";
-    $("#act-requeue").hidden = !["unknown", "failed", "cancelled", "duplicate"].includes(m.status);
+    $("#act-requeue").hidden = !["unknown", "failed", "cancelled", "duplicate", "expired", "blocked"].includes(m.status);
     if (!quiet && !$("#detail").open) $("#detail").showModal();
   }
 
@@ -177,7 +177,8 @@
     source.onerror = () => { $("#live").textContent = "reconnecting"; $("#live").classList.add("off"); };
     source.onmessage = soon;
     for (const kind of ["received", "received_incomplete", "completed_late", "queued", "claimed", "sent", "delivered", "failed", "duplicate",
-      "unknown", "requeued", "cancelled", "read", "retry_scheduled", "status_report", "modem_up", "modem_down", "sim_full", "capacity_cleanup", "interrupted"]) {
+      "unknown", "requeued", "cancelled", "read", "retry_scheduled", "status_report", "modem_up", "modem_down", "sim_full", "capacity_cleanup", "interrupted",
+      "expired", "blocked", "held", "number_blocked", "number_unblocked"]) {
       source.addEventListener(kind, soon);
     }
   }

@@ -85,6 +85,9 @@ async fn main() {
                 allow_duplicate: true,
                 status_report: None,
                 send_at: None,
+                priority: 0,
+                expires_at: None,
+                transactional: false,
             })
             .collect();
         queued += batch.len();

@@ -43,6 +43,7 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/messages", post(send).get(list))
         .route("/messages/batch", post(send_batch))
+        .route("/messages/estimate", post(estimate))
         .route("/messages/{id}", get(show))
         .route("/messages/{id}/read", post(mark_read))
         .route("/messages/{id}/requeue", post(requeue))
@@ -122,6 +123,15 @@ struct SendRequest {
     send_at: Option<String>,
     #[serde(default)]
     allow_duplicate: Option<bool>,
+    /// Higher goes first; default 0.
+    #[serde(default)]
+    priority: Option<i64>,
+    /// RFC 3339: still queued then, the message becomes `expired`.
+    #[serde(default)]
+    expires_at: Option<String>,
+    /// Sent even to a number on the block list and in quiet hours.
+    #[serde(default)]
+    transactional: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -133,15 +143,26 @@ struct BatchRequest {
 /// Checks one request and turns it into a row to queue; `at` prefixes field names.
 fn validate(state: &AppState, at: &str, r: SendRequest) -> Result<NewOutbound, ApiError> {
     let field = |name: &str| format!("{at}{name}");
-    let to = conductor_store::normalize_number(r.to.trim());
-    if let Err(e) = conductor_sms::Address::parse_phone_number(&to) {
+    if r.text.is_empty() {
+        return Err(ApiError::invalid(field("text"), "the text is empty"));
+    }
+    // The same rules the gateway applies to rows written with SQL (issue 11).
+    let to = match state.config().sending.check(&r.to, &r.text) {
+        Ok((to, _)) => to,
+        Err(conductor_store::policy::Refusal::To(reason)) => {
+            return Err(ApiError::invalid(field("to"), reason));
+        }
+        Err(conductor_store::policy::Refusal::Text(reason)) => {
+            return Err(ApiError::invalid(field("text"), reason));
+        }
+    };
+    if let Err(e) = conductor_sms::Address::parse_phone_number(&to)
+        && !state.config().sending.numbers.allow_alphanumeric
+    {
         return Err(ApiError::invalid(
             field("to"),
             format!("{:?} is not a phone number: {e}", r.to),
         ));
-    }
-    if r.text.is_empty() {
-        return Err(ApiError::invalid(field("text"), "the text is empty"));
     }
     match conductor_sms::split_text(&r.text) {
         Ok(split) if split.parts.len() <= conductor_sms::MAX_PARTS => {}
@@ -190,6 +211,15 @@ fn validate(state: &AppState, at: &str, r: SendRequest) -> Result<NewOutbound, A
             )
         })?),
     };
+    let expires_at = match &r.expires_at {
+        None => None,
+        Some(text) => Some(text.parse::<Timestamp>().map_err(|e| {
+            ApiError::invalid(
+                field("expires_at"),
+                format!("{text:?} is not an RFC 3339 time with an offset: {e}"),
+            )
+        })?),
+    };
     Ok(NewOutbound {
         to,
         text: r.text,
@@ -198,6 +228,9 @@ fn validate(state: &AppState, at: &str, r: SendRequest) -> Result<NewOutbound, A
         allow_duplicate: r.allow_duplicate.unwrap_or(false),
         status_report: r.status_report,
         send_at,
+        priority: r.priority.unwrap_or(0),
+        expires_at,
+        transactional: r.transactional.unwrap_or(false),
     })
 }
 
@@ -220,6 +253,7 @@ fn read_body(state: &AppState, body: Result<Bytes, BytesRejection>) -> Result<By
 }
 
 fn idempotency_key(
+    state: &AppState,
     headers: &HeaderMap,
     route: &str,
     body: &Bytes,
@@ -242,6 +276,7 @@ fn idempotency_key(
     Ok(Some(IdempotencyKey {
         key: key.to_owned(),
         request_hash: auth::hex(&auth::sha256(&request)),
+        expired_before: crate::server::expiry_cutoff(state),
     }))
 }
 
@@ -302,12 +337,57 @@ async fn send(
     let body = read_body(&state, body)?;
     let request: SendRequest = json::parse(&headers, &body)?;
     let row = validate(&state, "", request)?;
-    let key = idempotency_key(&headers, "POST /messages", &body)?;
+    let key = idempotency_key(&state, &headers, "POST /messages", &body)?;
     let (replayed, mut messages) = queue(&state, vec![row], key).await?;
     let message = messages
         .pop()
         .ok_or_else(|| ApiError::internal("the queued message could not be read back"))?;
     Ok(created(replayed, json!(message)))
+}
+
+/// The body of `POST /messages/estimate`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EstimateRequest {
+    text: String,
+    #[serde(default)]
+    to: Option<String>,
+}
+
+/// What a text would cost, before sending it: parts and encoding after transliteration (as
+/// the gateway will send it), and whether `outbound.max_parts` or the recipient refuses it.
+async fn estimate(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = read_body(&state, body)?;
+    let request: EstimateRequest = json::parse(&headers, &body)?;
+    let rules = &state.config().sending;
+    let to = match &request.to {
+        None => None,
+        Some(to) => Some(
+            conductor_store::policy::normalize_recipient(to, &rules.numbers)
+                .map_err(|e| ApiError::invalid("to", e.to_string()))?,
+        ),
+    };
+    let estimate = conductor_store::policy::estimate(&request.text, rules.transliterate)
+        .map_err(|e| ApiError::invalid("text", e))?;
+    let refused = rules
+        .max_parts
+        .and_then(|max| conductor_store::policy::too_many_parts(&estimate, max));
+    Ok(Json(json!({
+        "to": to,
+        "parts": estimate.parts,
+        "encoding": estimate.encoding,
+        "characters": estimate.characters,
+        "transliterated": estimate.replaced > 0,
+        "replaced": estimate.replaced,
+        "text": estimate.text,
+        "max_parts": rules.max_parts,
+        "refused": refused,
+    }))
+    .into_response())
 }
 
 async fn send_batch(
@@ -333,7 +413,7 @@ async fn send_batch(
         .enumerate()
         .map(|(i, r)| validate(&state, &format!("messages[{i}]."), r))
         .collect::<Result<Vec<_>, _>>()?;
-    let key = idempotency_key(&headers, "POST /messages/batch", &body)?;
+    let key = idempotency_key(&state, &headers, "POST /messages/batch", &body)?;
     let (replayed, messages) = queue(&state, rows, key).await?;
     Ok(created(replayed, json!({ "messages": messages })))
 }
@@ -676,9 +756,13 @@ async fn health(State(state): State<AppState>) -> Response {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
+    // Active alert episodes (conductor-ops): shown, not counted in the status.
+    let alerts = state.store().active_alerts().await.unwrap_or_default();
     (
         status,
-        Json(json!({ "status": if healthy { "ok" } else { "unhealthy" }, "checks": checks })),
+        Json(
+            json!({ "status": if healthy { "ok" } else { "unhealthy" }, "checks": checks, "alerts": alerts }),
+        ),
     )
         .into_response()
 }

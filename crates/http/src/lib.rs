@@ -8,8 +8,13 @@
 //! [`Waker`] that tells its dispatcher a row was queued, so a `POST` goes out at once instead
 //! of at the next change poll.
 //!
-//! Not here: TLS (see [`HttpConfig::check`]), the gateway's internals, the config file (the
-//! binary resolves it into [`HttpConfig`] and [`webhooks::WebhookConfig`]).
+//! The gateway's in-memory counters (CMS/CME errors by code, reconnects) reach `/metrics`
+//! through an optional [`CounterSource`] set with [`AppState::with_counters`]; without one (no
+//! gateway in the process) those two families are left out.
+//!
+//! TLS, when configured, is rustls on both sides ([`tls`]): the listener (`http.tls`) and
+//! https webhook receivers. Not here: the gateway's internals, the config file (the binary
+//! resolves it into [`HttpConfig`] and [`webhooks::WebhookConfig`]).
 //!
 //! # Promises
 //! - 4 (external writers are first-class): every handler is one short store call; nothing
@@ -20,8 +25,9 @@
 //!
 //! # How to drive it
 //! Build an [`AppState`], then either [`api::router`] (tests call it with `oneshot`) or
-//! [`Server::start`], which binds, refuses an unsafe setup, serves until the shutdown token is
-//! cancelled (SSE streams end then too) and runs the webhook deliveries.
+//! [`Server::start`], which binds, refuses an unsafe setup, serves (over TLS when
+//! [`HttpConfig::tls`] is set) until the shutdown token is cancelled (SSE streams end then too),
+//! runs the webhook deliveries and prunes expired idempotency keys.
 #![warn(missing_docs)]
 
 pub mod api;
@@ -32,6 +38,7 @@ mod events;
 mod json;
 mod metrics;
 mod server;
+pub mod tls;
 pub mod webhooks;
 
 use std::net::SocketAddr;
@@ -45,12 +52,39 @@ use tokio_util::sync::CancellationToken;
 pub use auth::{Scope, Token};
 pub use error::ApiError;
 pub use server::{Server, StartError};
+pub use tls::{TlsError, TlsFiles};
 
 /// The clock every time written by the API comes from (the gateway's, in the binary).
 pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
 
 /// Called after the API queued or requeued rows: wakes the gateway's dispatcher.
 pub type Waker = Arc<dyn Fn() + Send + Sync>;
+
+/// Reads the running gateway's counters for `/metrics` (the binary adapts
+/// `GatewayHandle::counters`; this crate does not depend on the gateway).
+pub type CounterSource = Arc<dyn Fn() -> ModemCounters + Send + Sync>;
+
+/// What the gateway counts in memory since it started, per modem.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ModemCounters {
+    /// `+CMS ERROR` / `+CME ERROR` answers.
+    pub errors: Vec<ModemErrorCount>,
+    /// Times each modem came back after losing its link or restarting: (modem, count).
+    pub reconnects: Vec<(String, u64)>,
+}
+
+/// How often a modem answered with one error code.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModemErrorCount {
+    /// The modem's id.
+    pub modem: String,
+    /// `cms` or `cme`.
+    pub kind: &'static str,
+    /// The code, or `text` for a verbose answer that maps to no code.
+    pub code: String,
+    /// How many times.
+    pub count: u64,
+}
 
 /// The server's settings, resolved from the config's `http` section.
 #[derive(Clone, Debug)]
@@ -73,6 +107,15 @@ pub struct HttpConfig {
     pub modems: Vec<String>,
     /// How often the event stream looks for new events. Default 200 ms.
     pub events_poll: Duration,
+    /// Serve HTTPS with this certificate and key (read at [`Server::start`]). Default: plain
+    /// HTTP.
+    pub tls: Option<TlsFiles>,
+    /// How long an `Idempotency-Key` is remembered: a retry within it gets the first answer,
+    /// a reuse after it queues anew. Default 24 h.
+    pub idempotency_ttl: Duration,
+    /// Number normalisation and the part limit: `POST /messages` refuses with 422 what the
+    /// gateway would fail, and `/messages/estimate` counts parts as it will.
+    pub sending: conductor_store::policy::SendRules,
 }
 
 impl Default for HttpConfig {
@@ -85,13 +128,17 @@ impl Default for HttpConfig {
             modem_stale_after: Duration::from_secs(60),
             modems: Vec::new(),
             events_poll: Duration::from_millis(200),
+            tls: None,
+            idempotency_ttl: Duration::from_secs(24 * 3600),
+            sending: conductor_store::policy::SendRules::default(),
         }
     }
 }
 
 impl HttpConfig {
     /// Refuses a setup that would expose the API without authentication: a listen address
-    /// that is not loopback needs at least one token.
+    /// that is not loopback needs at least one token, with TLS or without (TLS hides the
+    /// traffic; it does not say who may send).
     pub fn check(&self) -> Result<(), StartError> {
         if !self.listen.ip().is_loopback() && self.tokens.is_empty() {
             return Err(StartError::NoTokens {
@@ -114,6 +161,7 @@ struct Inner {
     clock: Clock,
     waker: Option<Waker>,
     shutdown: CancellationToken,
+    counters: Option<CounterSource>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -152,8 +200,29 @@ impl AppState {
                 clock,
                 waker,
                 shutdown,
+                counters: None,
             }),
         }
+    }
+
+    /// The same state, with the gateway's counters for `/metrics`.
+    pub fn with_counters(self, counters: CounterSource) -> Self {
+        let inner = &self.inner;
+        Self {
+            inner: Arc::new(Inner {
+                store: inner.store.clone(),
+                config: inner.config.clone(),
+                clock: Arc::clone(&inner.clock),
+                waker: inner.waker.clone(),
+                shutdown: inner.shutdown.clone(),
+                counters: Some(counters),
+            }),
+        }
+    }
+
+    /// The gateway's counters now, if a gateway runs in this process.
+    pub fn counters(&self) -> Option<ModemCounters> {
+        self.inner.counters.as_ref().map(|source| source())
     }
 
     /// The store.

@@ -4,8 +4,11 @@
 //! From rows: messages by direction and status, queue depth, modem state/up/signal/SIM storage
 //! and status-row age (status rows), send and inbound latency histograms (row times, so 1 s
 //! resolution), webhook deliveries and attempts by endpoint and state, the database file size.
-//! Not yet: CMS/CME error counters by code and reconnect counts, which need counters the
-//! gateway does not record.
+//!
+//! From the running gateway's memory ([`crate::AppState::counters`]): CMS/CME errors by modem
+//! and code, and reconnects. No row records these (a failed send keeps its CMS code on its own
+//! row, not as a count), so they start at zero with the daemon, which Prometheus's `rate()`
+//! and `increase()` expect of a counter. Without a gateway in the process they are left out.
 
 use std::fmt::Write as _;
 
@@ -59,6 +62,18 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Result<Response, A
         "Outbound messages waiting to be sent (queued).",
     );
     let _ = writeln!(out, "conductor_queue_depth {queued}");
+    // Blocked and expired are in conductor_messages{status=...} above.
+    let held = state.store().held_counts().await?;
+    family(
+        &mut out,
+        "conductor_messages_held",
+        "gauge",
+        "Queued messages held back, by what holds them (a sending limit, quiet hours, their modem).",
+    );
+    for limit in conductor_store::policy::limit::ALL {
+        let n = held.iter().find(|(l, _)| l == limit).map_or(0, |(_, n)| *n);
+        let _ = writeln!(out, "conductor_messages_held{{limit=\"{limit}\"}} {n}");
+    }
     let sending = totals
         .iter()
         .filter(|t| t.status == Status::Sending)
@@ -167,6 +182,40 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Result<Response, A
                 out,
                 "conductor_modem_status_age_seconds{{modem=\"{}\"}} {age:.0}",
                 esc(m.id())
+            );
+        }
+    }
+
+    if let Some(counters) = state.counters() {
+        family(
+            &mut out,
+            "conductor_modem_errors_total",
+            "counter",
+            "+CMS ERROR (kind=cms) and +CME ERROR (kind=cme) answers by modem and code, since the \
+             daemon started.",
+        );
+        for e in &counters.errors {
+            let _ = writeln!(
+                out,
+                "conductor_modem_errors_total{{modem=\"{}\",kind=\"{}\",code=\"{}\"}} {}",
+                esc(&e.modem),
+                e.kind,
+                esc(&e.code),
+                e.count
+            );
+        }
+        family(
+            &mut out,
+            "conductor_modem_reconnects_total",
+            "counter",
+            "Times the modem came back after losing its link or restarting, since the daemon \
+             started.",
+        );
+        for (modem, count) in &counters.reconnects {
+            let _ = writeln!(
+                out,
+                "conductor_modem_reconnects_total{{modem=\"{}\"}} {count}",
+                esc(modem)
             );
         }
     }

@@ -15,9 +15,14 @@
 //!    40 attempts) keep trying for about 31 hours. When a receiver that was failing accepts a
 //!    delivery again, its other pending deliveries are made due at once.
 //!
-//! Receivers see each event at least once; the event id makes a repeat harmless. Plain
-//! `http://` only in this build (no TLS stack): put an `https` receiver behind a local proxy.
+//! Receivers see each event at least once; the event id makes a repeat harmless.
+//!
+//! `https://` receivers are reached over rustls and must present a certificate the system's CA
+//! store trusts, or one that the endpoint's `ca` file (a private CA, or the receiver's own
+//! self-signed certificate) vouches for. A certificate that fails is an attempt error like any
+//! other (retried, shown in the deliveries list), worded to say what to change.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -28,13 +33,15 @@ use hyper::Uri;
 use hyper_util::rt::TokioIo;
 use serde_json::json;
 use sha2::Sha256;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsConnector;
 
 use crate::AppState;
 
 /// The events a webhook can subscribe to.
-pub const EVENTS: [&str; 7] = [
+pub const EVENTS: [&str; 9] = [
     "message.received",
     "message.sent",
     "message.delivered",
@@ -42,6 +49,8 @@ pub const EVENTS: [&str; 7] = [
     "modem.down",
     "modem.up",
     "sim.capacity_warning",
+    "alert.raised",
+    "alert.cleared",
 ];
 
 /// The public name of a store event kind, if webhooks carry it.
@@ -53,6 +62,9 @@ pub fn public_event(kind: &str) -> Option<&'static str> {
         "failed" => "message.failed",
         "modem_down" => "modem.down",
         "modem_up" => "modem.up",
+        // conductor-ops' alert episodes: `detail` carries the key, kind and message.
+        "alert_raised" => "alert.raised",
+        "alert_cleared" => "alert.cleared",
         "sim_full" | "capacity_warning" | "capacity_cleanup" => "sim.capacity_warning",
         _ => return None,
     })
@@ -63,7 +75,7 @@ pub fn public_event(kind: &str) -> Option<&'static str> {
 pub struct WebhookEndpoint {
     /// Its name in logs, the outbox and the API (default: the URL).
     pub name: String,
-    /// `http://host:port/path`.
+    /// `http://host:port/path` or `https://…`.
     pub url: String,
     /// The events it wants ([`EVENTS`]); empty means all.
     pub events: Vec<String>,
@@ -73,6 +85,9 @@ pub struct WebhookEndpoint {
     pub number: Option<String>,
     /// The HMAC key. Never logged.
     pub secret: String,
+    /// For `https` URLs: PEM certificates trusted besides the system's CAs (the receiver's
+    /// private CA, or its own self-signed certificate).
+    pub ca: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for WebhookEndpoint {
@@ -81,6 +96,7 @@ impl std::fmt::Debug for WebhookEndpoint {
             .field("name", &self.name)
             .field("url", &self.url)
             .field("events", &self.events)
+            .field("ca", &self.ca)
             .finish_non_exhaustive()
     }
 }
@@ -115,9 +131,10 @@ impl Default for WebhookConfig {
     }
 }
 
-/// A webhook endpoint that cannot be used as configured.
+/// A webhook endpoint that cannot be used as configured. Shown with the config field's path
+/// (`webhooks.endpoints[1].url`, `webhooks.max_attempts`).
 #[derive(Debug, thiserror::Error)]
-#[error("webhooks[{index}].{field}: {message}")]
+#[error("{}: {message}", self.path())]
 pub struct WebhookError {
     /// The endpoint's position in the config.
     pub index: usize,
@@ -127,8 +144,20 @@ pub struct WebhookError {
     pub message: String,
 }
 
+impl WebhookError {
+    /// The config field's path.
+    pub fn path(&self) -> String {
+        if self.field == "max_attempts" {
+            "webhooks.max_attempts".to_owned()
+        } else {
+            format!("webhooks.endpoints[{}].{}", self.index, self.field)
+        }
+    }
+}
+
 impl WebhookConfig {
-    /// Checks every endpoint: an `http://` URL, known events, a secret, unique names.
+    /// Checks every endpoint: an `http://` or `https://` URL (`ca` only with https), known
+    /// events, a secret, unique names. Files are not read here: see [`clients`].
     pub fn check(&self) -> Result<(), WebhookError> {
         for (index, ep) in self.endpoints.iter().enumerate() {
             let fail = |field, message: String| WebhookError {
@@ -136,7 +165,17 @@ impl WebhookConfig {
                 field,
                 message,
             };
-            target(&ep.url).map_err(|m| fail("url", m))?;
+            let target = target(&ep.url).map_err(|m| fail("url", m))?;
+            if ep.ca.is_some() && !target.tls {
+                return Err(fail(
+                    "ca",
+                    format!(
+                        "a CA file is only used for https:// receivers, and {:?} is plain \
+                         http: remove `ca` or use https://",
+                        ep.url
+                    ),
+                ));
+            }
             if let Some(unknown) = ep.events.iter().find(|e| !EVENTS.contains(&e.as_str())) {
                 return Err(fail(
                     "events",
@@ -176,28 +215,34 @@ impl WebhookConfig {
     }
 }
 
-/// Where a URL points: (host, port, authority, path and query).
-fn target(url: &str) -> Result<(String, u16, String, String), String> {
+/// Where a URL points.
+struct Target {
+    /// `https`.
+    tls: bool,
+    host: String,
+    port: u16,
+    /// The `Host` header.
+    authority: String,
+    /// Path and query.
+    path: String,
+}
+
+fn target(url: &str) -> Result<Target, String> {
     let uri: Uri = url
         .parse()
         .map_err(|e| format!("{url:?} is not a URL: {e}"))?;
-    match uri.scheme_str() {
-        Some("http") => {}
-        Some("https") => {
-            return Err(format!(
-                "{url:?}: https receivers need TLS, which this build does not include; use \
-                 http:// (a local reverse proxy can add TLS)"
-            ));
-        }
-        _ => return Err(format!("{url:?} must start with http://")),
-    }
+    let tls = match uri.scheme_str() {
+        Some("http") => false,
+        Some("https") => true,
+        _ => return Err(format!("{url:?} must start with http:// or https://")),
+    };
     let host = uri
         .host()
         .ok_or_else(|| format!("{url:?} names no host"))?
         .trim_start_matches('[')
         .trim_end_matches(']')
         .to_owned();
-    let port = uri.port_u16().unwrap_or(80);
+    let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
     let authority = uri
         .authority()
         .map(|a| a.as_str().to_owned())
@@ -206,7 +251,13 @@ fn target(url: &str) -> Result<(String, u16, String, String), String> {
         .path_and_query()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "/".into());
-    Ok((host, port, authority, path))
+    Ok(Target {
+        tls,
+        host,
+        port,
+        authority,
+        path,
+    })
 }
 
 /// `sha256=<hex HMAC-SHA256(secret, timestamp + "." + body)>`.
@@ -222,27 +273,81 @@ pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
     format!("sha256={}", crate::auth::hex(&mac.finalize().into_bytes()))
 }
 
+/// The TLS side of every endpoint, in config order: built once at start, so a missing or
+/// broken `ca` file stops the start with its field named instead of failing each attempt.
+pub struct Clients(Vec<Option<TlsConnector>>);
+
+impl std::fmt::Debug for Clients {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(Option::is_some))
+            .finish()
+    }
+}
+
+/// Reads the `ca` files and the system's CAs for the `https` endpoints (plain `http` ones need
+/// nothing).
+pub fn clients(config: &WebhookConfig) -> Result<Clients, WebhookError> {
+    let mut clients = Vec::with_capacity(config.endpoints.len());
+    for (index, ep) in config.endpoints.iter().enumerate() {
+        let fail = |field, message: String| WebhookError {
+            index,
+            field,
+            message,
+        };
+        let tls = target(&ep.url).map_err(|m| fail("url", m))?.tls;
+        if !tls {
+            clients.push(None);
+            continue;
+        }
+        let field = format!("webhooks.endpoints[{index}].ca");
+        let client = crate::tls::client_config(&field, ep.ca.as_deref()).map_err(|e| {
+            // The TLS error names the field already; keep only its explanation.
+            let text = e.to_string();
+            let message = text
+                .strip_prefix(&format!("{field} = "))
+                .unwrap_or(&text)
+                .to_owned();
+            fail("ca", message)
+        })?;
+        clients.push(Some(TlsConnector::from(client)));
+    }
+    Ok(Clients(clients))
+}
+
+/// Starts one delivery task per endpoint (see [`spawn_with`]), reading the TLS files first.
+pub fn spawn(state: AppState, config: WebhookConfig) -> Result<Vec<JoinHandle<()>>, WebhookError> {
+    let clients = clients(&config)?;
+    Ok(spawn_with(state, config, clients))
+}
+
 /// Starts one delivery task per endpoint; they stop with `state.shutdown()`.
-pub fn spawn(state: AppState, config: WebhookConfig) -> Vec<JoinHandle<()>> {
+pub fn spawn_with(state: AppState, config: WebhookConfig, clients: Clients) -> Vec<JoinHandle<()>> {
     config
         .endpoints
         .iter()
         .cloned()
-        .map(|endpoint| {
+        .zip(clients.0)
+        .map(|(endpoint, tls)| {
             let state = state.clone();
             let config = config.clone();
-            tokio::spawn(async move { run(state, config, endpoint).await })
+            tokio::spawn(async move { run(state, config, endpoint, tls).await })
         })
         .collect()
 }
 
-async fn run(state: AppState, config: WebhookConfig, endpoint: WebhookEndpoint) {
+async fn run(
+    state: AppState,
+    config: WebhookConfig,
+    endpoint: WebhookEndpoint,
+    tls: Option<TlsConnector>,
+) {
     tracing::info!(endpoint = %endpoint.name, url = %endpoint.url, "webhook deliveries started");
     loop {
         if let Err(error) = enqueue_new(&state, &endpoint).await {
             tracing::warn!(endpoint = %endpoint.name, %error, "webhooks: cannot read new events; retrying");
         }
-        if let Err(error) = deliver_due(&state, &config, &endpoint).await {
+        if let Err(error) = deliver_due(&state, &config, &endpoint, tls.as_ref()).await {
             tracing::warn!(endpoint = %endpoint.name, %error, "webhooks: cannot read the outbox; retrying");
         }
         tokio::select! {
@@ -345,6 +450,7 @@ async fn deliver_due(
     state: &AppState,
     config: &WebhookConfig,
     endpoint: &WebhookEndpoint,
+    tls: Option<&TlsConnector>,
 ) -> Result<(), conductor_store::StoreError> {
     let due = state
         .store()
@@ -354,7 +460,7 @@ async fn deliver_due(
         if state.shutdown().is_cancelled() {
             return Ok(());
         }
-        let outcome = attempt(state, config, endpoint, &delivery).await;
+        let outcome = attempt(state, config, endpoint, tls, &delivery).await;
         let made = u32::try_from(delivery.attempts)
             .unwrap_or(u32::MAX)
             .saturating_add(1);
@@ -417,9 +523,16 @@ async fn attempt(
     state: &AppState,
     config: &WebhookConfig,
     endpoint: &WebhookEndpoint,
+    tls: Option<&TlsConnector>,
     delivery: &WebhookDelivery,
 ) -> Result<u16, (Option<u16>, String)> {
-    let (host, port, authority, path) = target(&endpoint.url).map_err(|e| (None, e))?;
+    let Target {
+        tls: https,
+        host,
+        port,
+        authority,
+        path,
+    } = target(&endpoint.url).map_err(|e| (None, e))?;
     let timestamp = state.now().as_second();
     let body = Bytes::from(delivery.payload.clone());
     let request = hyper::Request::post(path)
@@ -443,28 +556,57 @@ async fn attempt(
         let stream = TcpStream::connect((host.as_str(), port))
             .await
             .map_err(|e| (None, format!("cannot connect to {host}:{port}: {e}")))?;
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| (None, format!("HTTP handshake failed: {e}")))?;
-        let driver = tokio::spawn(connection);
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| (None, format!("request failed: {e}")));
-        driver.abort();
-        let status = response?.status();
-        if status.is_success() {
-            Ok(status.as_u16())
-        } else {
-            Err((
-                Some(status.as_u16()),
-                format!("the receiver answered {status}"),
-            ))
+        if !https {
+            return exchange(stream, request).await;
         }
+        let Some(connector) = tls else {
+            // `clients` builds a connector for every https endpoint; only a caller that
+            // bypassed it gets here.
+            return Err((None, "no TLS settings for this https endpoint".to_owned()));
+        };
+        let name = rustls::pki_types::ServerName::try_from(host.clone()).map_err(|e| {
+            (
+                None,
+                format!("{host:?} cannot be checked against a certificate: {e}"),
+            )
+        })?;
+        let stream = connector
+            .connect(name, stream)
+            .await
+            .map_err(|e| (None, crate::tls::describe_handshake_error(&host, port, &e)))?;
+        exchange(stream, request).await
     };
     match tokio::time::timeout(config.timeout, exchange).await {
         Ok(result) => result,
         Err(_) => Err((None, format!("no answer within {:?}", config.timeout))),
+    }
+}
+
+/// Sends `request` over `io` (plain or TLS) and reads the answer's status.
+async fn exchange<T>(
+    io: T,
+    request: hyper::Request<Full<Bytes>>,
+) -> Result<u16, (Option<u16>, String)>
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+        .await
+        .map_err(|e| (None, format!("HTTP handshake failed: {e}")))?;
+    let driver = tokio::spawn(connection);
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| (None, format!("request failed: {e}")));
+    driver.abort();
+    let status = response?.status();
+    if status.is_success() {
+        Ok(status.as_u16())
+    } else {
+        Err((
+            Some(status.as_u16()),
+            format!("the receiver answered {status}"),
+        ))
     }
 }
 
@@ -492,22 +634,37 @@ mod tests {
     }
 
     #[test]
-    fn https_and_unknown_events_are_refused_with_the_field() {
+    fn other_schemes_a_ca_on_plain_http_and_unknown_events_are_refused_with_the_field() {
         let mut config = WebhookConfig::default();
         config.endpoints.push(WebhookEndpoint {
             name: "a".into(),
-            url: "https://example.invalid/hook".into(),
+            url: "ftp://example.invalid/hook".into(),
             events: vec![],
             modem: None,
             number: None,
             secret: "s".into(),
+            ca: None,
         });
         let error = config
             .check()
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
-        assert!(error.starts_with("webhooks[0].url"), "{error}");
+        assert!(error.starts_with("webhooks.endpoints[0].url"), "{error}");
+        config.endpoints[0].url = "https://example.invalid/hook".into();
+        assert!(config.check().is_ok(), "https is fine");
+        config.endpoints[0].url = "http://example.invalid/hook".into();
+        config.endpoints[0].ca = Some("ca.pem".into());
+        let error = config
+            .check()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            error.starts_with("webhooks.endpoints[0].ca") && error.contains("https://"),
+            "{error}"
+        );
+        config.endpoints[0].ca = None;
         config.endpoints[0].url = "http://127.0.0.1:9/hook".into();
         config.endpoints[0].events = vec!["message.nope".into()];
         let error = config
@@ -515,6 +672,6 @@ mod tests {
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
-        assert!(error.starts_with("webhooks[0].events"), "{error}");
+        assert!(error.starts_with("webhooks.endpoints[0].events"), "{error}");
     }
 }

@@ -42,6 +42,19 @@ pub struct ModemConfig {
     pub serial: SerialSettings,
     /// The SIM PIN, entered when `AT+CPIN?` says `SIM PIN`.
     pub pin: Option<SimPin>,
+    /// The environment variable the PIN was read from (`modems[].pin_env`), so the advice
+    /// for a missing or wrong PIN names what to change. Only its name, never its value.
+    pub pin_env: Option<String>,
+    /// Whether the modem may send while roaming (`modems[].allow_roaming`, default true:
+    /// most IoT SIMs are roaming SIMs, and refusing would stop them entirely). Refusing
+    /// protects a home SIM from roaming charges: sending pauses until it is home again.
+    pub allow_roaming: bool,
+    /// Whether a modem that stopped answering may be reset with `AT+CFUN=1,1`
+    /// (`modems[].allow_reset`). Off by default: a reset drops the radio for half a minute
+    /// and some deployments want a human to decide; the port is reopened either way.
+    pub allow_reset: bool,
+    /// Per-modem corrections of the quirks table (`modems[].quirks`); see [`crate::quirks`].
+    pub quirks: crate::quirks::QuirksOverride,
     /// The message memory to use for reading and receiving (`SM`, `ME`, `MT`); `None` prefers
     /// `SM` and falls back to what the modem offers.
     pub storage: Option<String>,
@@ -53,8 +66,9 @@ pub struct ModemConfig {
     pub backoff_initial: Duration,
     /// The longest wait between reconnect attempts.
     pub backoff_max: Duration,
-    /// Consecutive command timeouts after which the modem counts as hung and the port is
-    /// reopened.
+    /// Consecutive command timeouts after which the modem counts as hung and the driver
+    /// escalates: ESC and an `AT` probe, then `AT+CFUN=1,1` (if `allow_reset`), then a
+    /// reopened port (see [`crate::escalation`]).
     pub max_consecutive_timeouts: u32,
     /// How long to wait after a start-up notice (`RDY`, `SMS Ready`, …) before re-running
     /// init, so the burst of notices a booting modem sends triggers one init, not five.
@@ -73,6 +87,10 @@ pub struct ModemConfig {
     pub urc_queue: usize,
     /// The AT engine's limits.
     pub engine: conductor_at::Config,
+    /// Find the port by the modem's IMEI/ICCID at every (re)connect instead of opening
+    /// `device` as it is (`modems[].imei`/`.iccid`), so renumbering after a USB reset does not
+    /// lose the modem. `None`: open `device`.
+    pub locate: Option<crate::identity::Locate>,
 }
 
 impl ModemConfig {
@@ -86,6 +104,10 @@ impl ModemConfig {
                 flow_control: FlowControl::None,
             },
             pin: None,
+            pin_env: None,
+            allow_roaming: true,
+            allow_reset: false,
+            quirks: crate::quirks::QuirksOverride::default(),
             storage: None,
             smsc: None,
             sim_ready_timeout: Duration::from_secs(30),
@@ -99,6 +121,7 @@ impl ModemConfig {
             request_queue: 32,
             urc_queue: 256,
             engine: conductor_at::Config::default(),
+            locate: None,
         }
     }
 }

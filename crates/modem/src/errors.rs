@@ -97,15 +97,20 @@ pub enum ModemError {
     },
     /// The device opened but nothing answers `AT`.
     #[error(
-        "no answer to AT from {device}: check the port path (USB modems expose several; the AT \
-         port is often ttyUSB2), the baud rate ({baud}), and that no other process holds the \
-         port (ModemManager: `systemctl stop ModemManager`)"
+        "no answer to AT from {device}{}: check the port path (USB modems expose several; the AT \
+         port is often ttyUSB2; `conductor modem scan` tells which), the baud rate ({baud}), and \
+         that no other process holds the port (ModemManager: `systemctl stop ModemManager`)",
+        if *garbled { ", only unreadable bytes: wrong baud rate? (set modems[].baud_rate to the \
+                       modem's, often 115200 or 9600)" } else { "" }
     )]
     NoAnswer {
         /// The device string.
         device: String,
         /// The baud rate used (meaningless for TCP, shown anyway).
         baud: u32,
+        /// Bytes came back, but none formed an answer: framing garbage, the sign of a baud
+        /// rate the modem does not use.
+        garbled: bool,
     },
     /// The SIM is not usable: absent, waiting for a PIN that is not configured, PUK-locked,
     /// or still busy after the configured wait.

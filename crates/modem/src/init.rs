@@ -31,6 +31,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::config::ModemConfig;
 use crate::errors::ModemError;
+use crate::quirks::Quirks;
 use crate::link::Direct;
 use crate::ops::{self, Exec, is_fatal, optional, run};
 use crate::state::{
@@ -64,6 +65,8 @@ pub(crate) struct InitReport {
     /// The periodic refresh compares against it: a difference means the modem restarted
     /// without saying so and forgot its settings (see [`settings_lost`]).
     pub cnmi_check: Option<String>,
+    /// The quirks chosen from the identity (and the config's corrections).
+    pub quirks: Quirks,
 }
 
 /// `AT+CNMI?` as `mode,mt,bm,ds,bfr`, or `None` if the modem cannot say.
@@ -118,6 +121,7 @@ async fn sync(d: &mut Direct<'_, '_>, config: &ModemConfig) -> Result<(), ModemE
     Err(ModemError::NoAnswer {
         device: config.device.clone(),
         baud: config.serial.baud_rate,
+        garbled: d.link.unreadable > 0,
     })
 }
 
@@ -170,11 +174,20 @@ async fn wait_for_sim(
                     return Err(ModemError::PinRejected);
                 }
                 let Some(pin) = &config.pin else {
+                    let advice = match &config.pin_env {
+                        Some(var) => format!(
+                            "the SIM asks for its PIN and the environment variable {var} \
+                             (modems[].pin_env) is not set: set it for the daemon and restart, \
+                             or remove the PIN lock in a phone"
+                        ),
+                        None => "set the SIM's PIN in the configuration (modems[].pin, or \
+                                 modems[].pin_env naming an environment variable), or remove \
+                                 the PIN lock in a phone"
+                            .to_owned(),
+                    };
                     return Err(ModemError::Sim {
                         state: SimState::PinRequired,
-                        advice: "set the SIM's PIN in the configuration (modems[].pin), or \
-                                 remove the PIN lock in a phone"
-                            .to_owned(),
+                        advice,
                     });
                 };
                 let command = cpin::enter(pin.expose()).map_err(|_| ModemError::Sim {
@@ -198,7 +211,17 @@ async fn wait_for_sim(
                         // may mean the same. Either way, never try this PIN again: three wrong
                         // tries block the SIM.
                         *pin_rejected = true;
-                        error!(%error, "the SIM rejected the configured PIN");
+                        let source = match &config.pin_env {
+                            Some(var) => format!("the environment variable {var}"),
+                            None => "modems[].pin".to_owned(),
+                        };
+                        error!(
+                            %error,
+                            "the SIM rejected the configured PIN: it will not be sent again \
+                             (three wrong PINs lock the SIM, and then only its PUK helps). Fix \
+                             {source} and restart Conductor, or check the PIN in a phone first; \
+                             this modem stays down until then"
+                        );
                         return Err(ModemError::PinRejected);
                     }
                 }
@@ -206,7 +229,8 @@ async fn wait_for_sim(
             Ok(Ok(PinStatus::SimPuk)) | Ok(Err(SimState::PukRequired)) => {
                 return Err(ModemError::Sim {
                     state: SimState::PukRequired,
-                    advice: "the PIN is blocked: unblock the SIM with its PUK in a phone"
+                    advice: "the PIN is blocked (three wrong PINs): unblock the SIM with its \
+                             PUK in a phone, then set the new PIN in the configuration"
                         .to_owned(),
                 });
             }
@@ -324,6 +348,7 @@ pub(crate) fn storage_candidates(
 async fn select_storage(
     d: &mut Direct<'_, '_>,
     config: &ModemConfig,
+    quirks: &Quirks,
     settings: &mut Settings,
 ) -> Result<Vec<MemoryReport>, ModemError> {
     let test = Command::new("AT+CPMS=?")?;
@@ -332,7 +357,16 @@ async fn select_storage(
         None => None,
     };
     let preferred = config.storage.as_deref();
-    for [read, write, receive] in storage_candidates(supported.as_ref(), preferred) {
+    let mut candidates = storage_candidates(supported.as_ref(), preferred);
+    // The quirks table's memories go right after a configured one: they are what the model
+    // is known to accept (SIM800 lists "ME" and refuses it).
+    let known = |name: &String| quirks.memories.iter().position(|m| m == name);
+    candidates.sort_by_key(|[read, ..]| match (Some(read.as_str()) == preferred, known(read)) {
+        (true, _) => 0,
+        (false, Some(rank)) => 1 + rank,
+        (false, None) => usize::MAX,
+    });
+    for [read, write, receive] in candidates {
         let command = cpms::set(&read, Some(&write), Some(&receive))?;
         let response = match run(d, command).await {
             Ok(response) => response,
@@ -411,6 +445,35 @@ pub(crate) fn cnmi_candidates(support: Option<&CnmiSupport>) -> Vec<CnmiSettings
     }
 }
 
+/// Puts the quirks table's `AT+CNMI` settings first, in its order, ahead of the cascade
+/// (which stays as the fallback). A listed setting that routes messages to the terminal
+/// (`<mt>` 2/3) is ignored: DESIGN "Receiving" forbids it whatever the config says.
+pub(crate) fn with_known_cnmi(candidates: Vec<CnmiSettings>, quirks: &Quirks) -> Vec<CnmiSettings> {
+    let parse = |text: &str| -> Option<CnmiSettings> {
+        let values: Vec<u8> = text
+            .split(',')
+            .map(|v| v.trim().parse().ok())
+            .collect::<Option<_>>()?;
+        let [mode, mt, bm, ds, bfr] = values.as_slice() else {
+            return None;
+        };
+        (*mt == 1).then_some(CnmiSettings {
+            mode: *mode,
+            mt: *mt,
+            bm: *bm,
+            ds: *ds,
+            bfr: *bfr,
+        })
+    };
+    let mut out: Vec<CnmiSettings> = quirks.cnmi.iter().filter_map(|t| parse(t)).collect();
+    for candidate in candidates {
+        if !out.contains(&candidate) {
+            out.push(candidate);
+        }
+    }
+    out
+}
+
 /// Makes sure the message service is phase 2 (`AT+CSMS=0`, no `AT+CNMA` acknowledgements),
 /// which most modems already are: read it first and set it only if needed.
 async fn message_service_zero(d: &mut Direct<'_, '_>) -> Result<bool, ModemError> {
@@ -431,6 +494,7 @@ async fn message_service_zero(d: &mut Direct<'_, '_>) -> Result<bool, ModemError
 /// afterwards, for [`settings_lost`].
 async fn select_indications(
     d: &mut Direct<'_, '_>,
+    quirks: &Quirks,
     settings: &mut Settings,
 ) -> Result<Option<String>, ModemError> {
     let support = match optional(run(d, cnmi::test()).await)? {
@@ -440,7 +504,7 @@ async fn select_indications(
     // `<ds>`=1 delivers `+CDS` directly; with `AT+CSMS=1` those would need `AT+CNMA`
     // acknowledgements the driver does not send, so it is used only after `AT+CSMS=0`.
     let mut csms_zero: Option<bool> = None;
-    for candidate in cnmi_candidates(support.as_ref()) {
+    for candidate in with_known_cnmi(cnmi_candidates(support.as_ref()), quirks) {
         if candidate.ds == 1 {
             let ok = match csms_zero {
                 Some(ok) => ok,
@@ -522,17 +586,25 @@ async fn check_smsc(
                     settings.smsc = Some(wanted.to_owned());
                 }
                 Err(error) if is_fatal(&error) => return Err(error),
-                Err(error) => settings.warnings.push(format!(
-                    "the SIM has no SMS service centre address and setting {wanted} failed \
-                     ({error}): sends will fail with +CMS ERROR 330"
-                )),
+                Err(error) => {
+                    settings.smsc_missing = true;
+                    settings.warnings.push(format!(
+                        "the SIM has no SMS service centre address and setting {wanted} failed \
+                         ({error}): sends will fail (+CMS ERROR 330); check the number with \
+                         your operator"
+                    ));
+                }
             }
         }
-        (None, None) => settings.warnings.push(
-            "the SIM has no SMS service centre address: sends will fail with +CMS ERROR 330; \
-             set modems[].smsc in the configuration"
-                .to_owned(),
-        ),
+        (None, None) => {
+            settings.smsc_missing = true;
+            settings.warnings.push(format!(
+                "the SIM has no SMS service centre address: sends will fail (+CMS ERROR 330); \
+                 set modems[].smsc for modem {} in the configuration (your operator publishes \
+                 it)",
+                config.name
+            ));
+        }
     }
     Ok(())
 }
@@ -561,15 +633,26 @@ pub(crate) async fn init(
         debug!("AT+CMEE=1 refused; errors will be bare ERROR");
     }
     let mut identity = ops::device_identity(d).await?;
+    let quirks = Quirks::select(
+        identity.manufacturer.as_deref(),
+        identity.model.as_deref(),
+        &config.quirks,
+    );
+    d.link.ignore_urcs = quirks.ignore_urcs.clone();
     let sim = wait_for_sim(d, config, pin_rejected).await?;
     let (imsi, iccid) = ops::sim_identity(d).await?;
     identity.imsi = imsi;
     identity.iccid = iccid;
     pdu_mode(d, config).await?;
     let mut settings = Settings::default();
-    let storage = select_storage(d, config, &mut settings).await?;
-    let cnmi_check = select_indications(d, &mut settings).await?;
+    let storage = select_storage(d, config, &quirks, &mut settings).await?;
+    let cnmi_check = select_indications(d, &quirks, &mut settings).await?;
     check_smsc(d, config, &mut settings).await?;
+    // Registration changes as URCs (`+CREG: <stat>`), so a lost network pauses sending at
+    // once rather than at the next refresh; a modem that refuses keeps being polled.
+    for line in ["AT+CREG=1", "AT+CGREG=1", "AT+CEREG=1"] {
+        soft(d, line).await?;
+    }
     let (signal, registration, operator) = status(d).await?;
     for warning in &settings.warnings {
         warn!("{warning}");
@@ -583,6 +666,7 @@ pub(crate) async fn init(
         registration,
         operator,
         cnmi_check,
+        quirks,
     })
 }
 

@@ -19,11 +19,16 @@
 //! # Layout
 //!
 //! - [`transport`]: opening a serial port or a TCP connection, with classified errors.
+//! - [`scan`]: listing the machine's serial ports and probing them (`conductor modem scan`).
+//! - [`identity`]: finding a modem's port by IMEI/ICCID at every (re)connect.
+//! - [`host`]: what the host does to a port (ModemManager, holders, permissions) and the fix.
 //! - `link` (private): one open connection: the engine driven over the transport.
 //! - [`task`]: the per-modem task ([`spawn`]), its ready loop and reconnects.
 //! - [`handle`]: [`ModemHandle`], the cloneable way in.
 //! - [`ops`]: the typed operations on the handle.
 //! - `init` (private): init and the read-only probe.
+//! - [`quirks`]: the per-model quirks table, overridable per modem.
+//! - `escalation` (private): probe, reset, reopen for a modem that stopped answering.
 //! - [`state`]: [`ModemState`], published on a `watch`.
 //! - [`errors`]: [`ModemError`], [`SendError`].
 //!
@@ -51,11 +56,16 @@
 mod config;
 pub mod console;
 pub mod errors;
+mod escalation;
 pub mod handle;
+pub mod host;
+pub mod identity;
 mod init;
 mod link;
 pub mod ops;
 mod probe;
+pub mod quirks;
+pub mod scan;
 pub mod state;
 pub mod task;
 pub mod transport;
@@ -64,11 +74,14 @@ pub use config::{ModemConfig, SimPin};
 pub use console::Console;
 pub use errors::{ModemError, SendError};
 pub use handle::ModemHandle;
+pub use host::HostRoots;
+pub use identity::{Locate, ModemIdentity};
 pub use init::ProbeReport;
 pub use probe::{ProbeOptions, probe, probe_with};
+pub use quirks::{Quirks, QuirksOverride};
 pub use state::{
-    Identity, MemoryReport, ModemState, Phase, RegistrationReport, RegistrationSummary, Settings,
-    Signal, SimState, StatusReportRouting,
+    Condition, Identity, MemoryReport, ModemState, Phase, Recoveries, RecoveryStep,
+    RegistrationReport, RegistrationSummary, Settings, Signal, SimState, StatusReportRouting,
 };
 pub use task::{Modem, spawn, spawn_with};
 pub use transport::{Device, FlowControl, OpenError, OpenErrorKind, SerialSettings};

@@ -296,6 +296,25 @@ pub(crate) struct Link {
     notice: Option<String>,
     /// What the device is called, for error messages.
     device: String,
+    /// URC line prefixes that are noise on this model (the quirks table): dropped here,
+    /// logged at trace, never passed to the gateway.
+    pub ignore_urcs: Vec<String>,
+    /// In the ready loop: reaching `max_consecutive_timeouts` marks the link [`hung`]
+    /// (the task escalates) instead of dead (init and probe give up on the link).
+    ///
+    /// [`hung`]: Link::hung
+    pub escalate: bool,
+    /// The modem stopped answering (N timeouts in a row) while the port stays open. Further
+    /// commands fail at once with [`ModemError::NotResponding`] (so a refresh's string of
+    /// queries does not wait out every timeout) until the escalation deals with it.
+    pub hung: bool,
+    /// The escalation runs: its own commands (ESC, `AT`, `AT+CFUN=1,1`) go out even though
+    /// the link is hung.
+    pub escalating: bool,
+    /// Bytes read that no modem sends in text mode (control characters other than CR, LF,
+    /// TAB, ESC and Ctrl-Z; bytes above 0x7F). Many with no answer means the baud rate is
+    /// wrong: init's and the scan's "no answer" errors say so.
+    pub unreadable: usize,
 }
 
 impl Link {
@@ -318,7 +337,23 @@ impl Link {
             dead: None,
             notice: None,
             device: device.into(),
+            unreadable: 0,
+            ignore_urcs: Vec::new(),
+            escalate: false,
+            hung: false,
+            escalating: false,
         }
+    }
+
+    /// Consecutive timeouts so far.
+    pub fn consecutive_timeouts(&self) -> u32 {
+        self.consecutive_timeouts
+    }
+
+    /// Forgets the timeouts after the modem answered again (escalation).
+    pub fn reset_timeouts(&mut self) {
+        self.consecutive_timeouts = 0;
+        self.hung = false;
     }
 
     /// Takes the start-up notice seen since the last call, if any.
@@ -385,6 +420,12 @@ impl Link {
             Ok(n) => {
                 let bytes = self.buf.get(..n).unwrap_or_default();
                 trace!(bytes = %String::from_utf8_lossy(bytes).escape_debug(), "read");
+                self.unreadable += bytes
+                    .iter()
+                    .filter(|&&b| {
+                        (b < 0x20 && !matches!(b, b'\r' | b'\n' | b'\t' | 0x1A | 0x1B)) || b > 0x7E
+                    })
+                    .count();
                 self.engine.handle_input(now(), bytes);
             }
             Err(e) => {
@@ -416,6 +457,12 @@ impl Link {
     fn dispatch(&mut self, hooks: &mut Hooks<'_>, event: Event) {
         match event {
             Event::Urc(urc) => {
+                if let Urc::Vendor { name, params } = &urc
+                    && is_noise(&self.ignore_urcs, name, params)
+                {
+                    trace!(%name, %params, "vendor noise (quirks table); ignored");
+                    return;
+                }
                 match &urc {
                     Urc::Startup(startup) => self.notice = Some(format!("{startup:?}")),
                     Urc::SimStatus(status) if hooks.abort_on_startup => {
@@ -476,6 +523,11 @@ impl Link {
         if let Some(dead) = &self.dead {
             return Err(ExecError::before_send(dead.clone()));
         }
+        if self.hung && !self.escalating {
+            return Err(ExecError::before_send(ModemError::NotResponding {
+                count: self.consecutive_timeouts,
+            }));
+        }
         debug!(command = %line, "command");
         let id = match self.engine.submit(now(), command) {
             Ok(id) => id,
@@ -510,9 +562,13 @@ impl Link {
                         // The engine may have queued an ESC for a stuck prompt: send it now.
                         let _ = self.flush().await;
                         if self.consecutive_timeouts >= self.max_consecutive_timeouts {
-                            self.dead = Some(ModemError::NotResponding {
-                                count: self.consecutive_timeouts,
-                            });
+                            if self.escalate {
+                                self.hung = true;
+                            } else {
+                                self.dead = Some(ModemError::NotResponding {
+                                    count: self.consecutive_timeouts,
+                                });
+                            }
                         }
                         return Err(ExecError {
                             error: ModemError::Timeout {
@@ -548,6 +604,15 @@ impl Link {
             self.step(hooks, None).await;
         }
     }
+}
+
+/// Whether a vendor line (`name: params`) starts with one of the quirks table's noise
+/// prefixes (`^RSSI`, `+QIND: "csq"`).
+fn is_noise(prefixes: &[String], name: &str, params: &str) -> bool {
+    let line = format!("{name}: {}", params.trim_start());
+    prefixes
+        .iter()
+        .any(|p| !p.is_empty() && (line.starts_with(p.as_str()) || p == name))
 }
 
 /// A link with its hooks: runs commands directly, for init, the periodic refresh and `probe`.

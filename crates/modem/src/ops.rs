@@ -86,6 +86,29 @@ pub(crate) async fn list<E: Exec>(exec: &mut E) -> Result<Vec<ListEntry>, ModemE
     parsed(&line, cmgl::parse(&response.lines))
 }
 
+/// A listing made of one `AT+CMGR` per slot, `base` to `base + total - 1`: what a full store
+/// gets on models whose `AT+CMGL` hangs then (the quirks table). Slower, but each command is
+/// short and answers.
+pub(crate) async fn list_by_reading<E: Exec>(
+    exec: &mut E,
+    base: u32,
+    total: u32,
+) -> Result<Vec<ListEntry>, ModemError> {
+    let mut entries = Vec::new();
+    for index in base..base.saturating_add(total) {
+        if let Some(message) = read(exec, index).await? {
+            entries.push(ListEntry {
+                index,
+                stat: message.stat,
+                alpha: message.alpha,
+                length: message.length,
+                pdu: message.pdu,
+            });
+        }
+    }
+    Ok(entries)
+}
+
 pub(crate) async fn read<E: Exec>(
     exec: &mut E,
     index: u32,
@@ -346,7 +369,21 @@ impl ModemHandle {
     /// are the modem's own (0-based on most modems, 1-based on SIM800): never assume a base.
     /// Listing marks unread messages read on most modems.
     pub async fn list_messages(&self) -> Result<Vec<ListEntry>, ModemError> {
+        if let Some((base, total)) = self.full_store_that_may_hang() {
+            return list_by_reading(&mut self.clone(), base, total).await;
+        }
         list(&mut self.clone()).await
+    }
+
+    /// The read memory's index base and size when it is full on a model whose `AT+CMGL` may
+    /// hang then (the quirks table): such a store is read slot by slot instead.
+    fn full_store_that_may_hang(&self) -> Option<(u32, u32)> {
+        let state = self.current_state();
+        let quirks = state.quirks.as_ref().filter(|q| q.cmgl_may_hang)?;
+        let base = quirks.index_base?;
+        let read = state.settings.memories.as_ref().map(|[read, ..]| read.as_str())?;
+        let memory = state.storage.iter().find(|m| m.memory == read)?;
+        (memory.total > 0 && memory.used >= memory.total).then_some((base, memory.total))
     }
 
     /// Reads one slot (`AT+CMGR`); `None` when it is empty.
@@ -402,7 +439,23 @@ impl ModemHandle {
     pub async fn send_pdu(&self, pdu_hex: &str) -> Result<u8, SendError> {
         let command =
             cmgs::send(pdu_hex).map_err(|e| SendError::NotSent(ModemError::InvalidCommand(e)))?;
+        // `00` in front: "use the SIM's service centre". Init found none and the config set
+        // none: say so instead of letting the modem answer an opaque +CMS ERROR 330.
+        if pdu_hex.starts_with("00") && self.current_state().settings.smsc_missing {
+            return Err(SendError::NotSent(self.no_smsc()));
+        }
         send_verdict(self.request(command).await)
+    }
+
+    /// The error for a send with no service centre to go to (it names the fix).
+    fn no_smsc(&self) -> ModemError {
+        ModemError::Unsupported {
+            what: format!(
+                "no SMS service centre number: set `smsc` for modem {} in the config (your \
+                 operator publishes it)",
+                self.name()
+            ),
+        }
     }
 
     /// The three memories and their fill levels (`AT+CPMS?`).

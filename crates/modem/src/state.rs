@@ -99,6 +99,98 @@ impl Serialize for SimState {
     }
 }
 
+/// Why a modem is not doing its job, as a stable word for status rows, `health` and alerts
+/// (`pin_wrong`), beside the sentence with the fix in `last_error`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Condition {
+    /// The SIM refused the configured PIN; the driver stopped trying (three wrong PINs lock
+    /// the SIM).
+    PinWrong,
+    /// The SIM wants a PIN and none is configured.
+    PinRequired,
+    /// The SIM wants its PUK (the PIN is blocked).
+    PukRequired,
+    /// The SIM stayed busy (`+CME ERROR: 14`) past `sim_ready_timeout`.
+    SimBusy,
+    /// No SIM (`+CME ERROR: 10`), or the modem cannot talk to it.
+    SimAbsent,
+    /// The modem stopped answering while the port stayed open; the driver escalates.
+    NotResponding,
+}
+
+impl Condition {
+    /// The word (`pin_wrong`, `sim_busy`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Condition::PinWrong => "pin_wrong",
+            Condition::PinRequired => "pin_required",
+            Condition::PukRequired => "puk_required",
+            Condition::SimBusy => "sim_busy",
+            Condition::SimAbsent => "sim_absent",
+            Condition::NotResponding => "not_responding",
+        }
+    }
+
+    /// The condition an init or link failure stands for, if it is one of these.
+    pub fn of(error: &crate::errors::ModemError) -> Option<Condition> {
+        use crate::errors::ModemError;
+        match error {
+            ModemError::PinRejected => Some(Condition::PinWrong),
+            ModemError::Sim { state, .. } => Some(match state {
+                SimState::PinRequired => Condition::PinRequired,
+                SimState::PukRequired => Condition::PukRequired,
+                SimState::Absent => Condition::SimAbsent,
+                SimState::Ready | SimState::Other(_) => Condition::SimBusy,
+            }),
+            ModemError::NotResponding { .. } => Some(Condition::NotResponding),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Condition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A step of the escalation for a modem that stopped answering (see [`crate::escalation`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecoveryStep {
+    /// ESC (ends a stuck data phase) and an `AT` probe.
+    Probe,
+    /// `AT+CFUN=1,1`: the modem restarts.
+    Reset,
+    /// The port was closed and is reopened.
+    Reopen,
+}
+
+impl RecoveryStep {
+    /// The word (`probe`, `reset`, `reopen`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecoveryStep::Probe => "probe",
+            RecoveryStep::Reset => "reset",
+            RecoveryStep::Reopen => "reopen",
+        }
+    }
+}
+
+/// How often each escalation step ran since the task started, and the latest.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Recoveries {
+    /// ESC + `AT` probes.
+    pub probes: u64,
+    /// `AT+CFUN=1,1` resets.
+    pub resets: u64,
+    /// Ports closed and reopened because the modem did not answer.
+    pub reopens: u64,
+    /// The latest step taken, and whether it brought the modem back.
+    pub last: Option<(RecoveryStep, bool)>,
+}
+
 /// Registration reduced to what an operator needs to read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -288,6 +380,10 @@ pub struct Settings {
     pub status_reports: Option<StatusReportRouting>,
     /// The service centre address the SIM carries (after init set it from config, if it had to).
     pub smsc: Option<String>,
+    /// The SIM has no service centre address and the config gives none (or setting it
+    /// failed): sends that rely on the SIM's (`00` in front of the PDU) are refused with that
+    /// reason instead of an opaque `+CMS ERROR: 330`.
+    pub smsc_missing: bool,
     /// Things an operator should fix or know (no SMSC, no `+CMTI`, storage fallback, …).
     pub warnings: Vec<String>,
 }
@@ -325,6 +421,15 @@ pub struct ModemState {
     /// URCs dropped because the receiver was not reading and the backlog was full. Non-zero
     /// means a `+CMTI` may have been missed: the gateway's sweep catches those.
     pub urcs_dropped: u64,
+    /// Why the modem is not working, as a word (`pin_wrong`, `sim_busy`, …); `None` when
+    /// nothing is wrong that has a word. `last_error` has the sentence with the fix.
+    pub condition: Option<Condition>,
+    /// Whether this modem may send while roaming (from `allow_roaming`).
+    pub allow_roaming: bool,
+    /// The escalations for a modem that stopped answering.
+    pub recoveries: Recoveries,
+    /// The quirks in force, once init has read the modem's identity.
+    pub quirks: Option<crate::quirks::Quirks>,
 }
 
 impl ModemState {
@@ -345,6 +450,10 @@ impl ModemState {
             settings: Settings::default(),
             outages: 0,
             urcs_dropped: 0,
+            condition: None,
+            allow_roaming: true,
+            recoveries: Recoveries::default(),
+            quirks: None,
         }
     }
 
@@ -353,12 +462,41 @@ impl ModemState {
         self.phase == Phase::Ready
     }
 
-    /// Whether the modem can be expected to send: ready and registered (or registration not
-    /// known, which some modems never report).
+    /// Whether the modem can be expected to send: ready, registered (or registration not
+    /// known, which some modems never report), not roaming against `allow_roaming`, and not
+    /// escalating a hang. The gateway's dispatcher and workers ask this before every job, so
+    /// losing registration pauses sending on this modem (rows stay queued or go to another
+    /// modem) and regaining it resumes. [`ModemState::send_blocker`] says why not.
     pub fn can_send(&self) -> bool {
-        self.is_ready()
-            && self
-                .registration
-                .is_none_or(|r| r.is_registered() || r == RegistrationSummary::Unknown)
+        self.send_blocker().is_none()
+    }
+
+    /// Why this modem cannot send now, in words with what to do; `None` when it can.
+    pub fn send_blocker(&self) -> Option<String> {
+        if !self.is_ready() {
+            return Some(match &self.last_error {
+                Some(error) => format!("the modem is {}: {error}", self.phase),
+                None => format!("the modem is {}", self.phase),
+            });
+        }
+        if self.condition == Some(Condition::NotResponding) {
+            return Some(
+                "the modem stopped answering; the driver is recovering it (ESC and AT probe, \
+                 reset if allowed, reopening the port)"
+                    .to_owned(),
+            );
+        }
+        match self.registration {
+            Some(RegistrationSummary::Roaming) if !self.allow_roaming => Some(
+                "roaming, and this modem may not send while roaming (allow_roaming is false): \
+                 sending resumes on the home network, or set modems[].allow_roaming to true"
+                    .to_owned(),
+            ),
+            Some(r) if !r.is_registered() && r != RegistrationSummary::Unknown => Some(format!(
+                "not registered on a network (registration: {r}): sending is paused until the \
+                 modem registers again; check the antenna, coverage and the SIM's validity"
+            )),
+            _ => None,
+        }
     }
 }

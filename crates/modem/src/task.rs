@@ -61,6 +61,10 @@ pub struct Modem {
 /// valid; everything else (the port missing, the modem silent) is retried by the task and
 /// shown in its state.
 pub fn spawn(config: ModemConfig, shutdown: CancellationToken) -> Result<Modem, OpenError> {
+    if let Some(locate) = config.locate.clone() {
+        let connector = crate::identity::IdentityConnector::new(&config, locate);
+        return Ok(spawn_with(config, connector, shutdown));
+    }
     let device = Device::parse(&config.device)?;
     let connector = DeviceConnector {
         device,
@@ -79,7 +83,9 @@ pub fn spawn_with(
 ) -> Modem {
     let (request_tx, request_rx) = mpsc::channel(config.request_queue.max(1));
     let (urc_tx, urc_rx) = mpsc::channel(config.urc_queue.max(1));
-    let (state_tx, state_rx) = watch::channel(ModemState::new(&config.name, &config.device));
+    let mut initial = ModemState::new(&config.name, &config.device);
+    initial.allow_roaming = config.allow_roaming;
+    let (state_tx, state_rx) = watch::channel(initial);
     let handle = ModemHandle::new(&config.name, request_tx, state_rx.clone());
     let span = info_span!("modem", name = %config.name);
     let task = ModemTask {
@@ -93,6 +99,7 @@ pub fn spawn_with(
         registrations: [None; 3],
         outage: None,
         cnmi_check: None,
+        quirks_logged: None,
     };
     let task = tokio::spawn(task.run().instrument(span));
     Modem {
@@ -138,6 +145,9 @@ struct ModemTask {
     outage: Option<Outage>,
     /// `AT+CNMI?` as answered after init, for the refresh's check for lost settings.
     cnmi_check: Option<String>,
+    /// The quirks summary last logged, so "using quirks for …" appears once, not at every
+    /// re-init.
+    quirks_logged: Option<String>,
 }
 
 impl ModemTask {
@@ -177,6 +187,14 @@ impl ModemTask {
                 let report = match self.init(&mut link).await {
                     Ok(report) => report,
                     Err(ModemError::Stopped) => break 'connect,
+                    Err(ModemError::PinRejected) => {
+                        // Never again with this PIN (promise: three wrong PINs lock the SIM):
+                        // no reconnects, no init, until the config changes (the supervisor
+                        // starts a new task) or the daemon restarts.
+                        drop(link);
+                        self.park(ModemError::PinRejected).await;
+                        break 'connect;
+                    }
                     Err(error) => {
                         drop(link);
                         if !self.fail_and_wait(error, &mut delay).await {
@@ -255,8 +273,56 @@ impl ModemTask {
         init::init(&mut direct, &self.config, &mut self.pin_rejected).await
     }
 
+    /// Stays down for good after an error no retry can fix (a wrong PIN): the state says why,
+    /// requests are turned away with it, and only shutdown ends the wait.
+    async fn park(&mut self, error: ModemError) {
+        let message = error.to_string();
+        self.outage = None;
+        self.state.send_modify(|s| {
+            s.phase = Phase::Disconnected;
+            s.since = Instant::now();
+            s.last_error = Some(message.clone());
+            s.condition = crate::state::Condition::of(&error);
+            s.sim = Some(crate::state::SimState::PinRequired);
+        });
+        loop {
+            let backlog = self.outbox.has_backlog();
+            tokio::select! {
+                biased;
+                _ = self.shutdown.cancelled() => return,
+                request = self.requests.recv() => match request {
+                    Some(request) => {
+                        let error = ModemError::NotReady {
+                            phase: Phase::Disconnected,
+                            last_error: Some(message.clone()),
+                        };
+                        let _ = request.reply.send(Err(crate::link::ExecError::before_send(error)));
+                    }
+                    None => return,
+                },
+                _ = self.outbox.flush_one(), if backlog => {}
+            }
+        }
+    }
+
     /// Publishes a successful init and closes the outage, if one was open.
     fn ready(&mut self, report: InitReport) {
+        let summary = format!("{}: {}", report.quirks.profile, report.quirks);
+        if self.quirks_logged.as_deref() != Some(summary.as_str()) {
+            info!(
+                "using quirks for {}: {}",
+                report
+                    .identity
+                    .model
+                    .as_deref()
+                    .map_or(report.quirks.profile.clone(), |model| format!(
+                        "{} ({model})",
+                        report.quirks.profile
+                    )),
+                report.quirks
+            );
+            self.quirks_logged = Some(summary);
+        }
         match self.outage.take() {
             Some(outage) => info!(
                 after = ?outage.started.elapsed(),
@@ -288,6 +354,8 @@ impl ModemTask {
             }
             s.operator = report.operator;
             s.settings = report.settings;
+            s.condition = None;
+            s.quirks = Some(report.quirks);
         });
     }
 
@@ -320,10 +388,12 @@ impl ModemTask {
                 }
             }
         }
+        let condition = crate::state::Condition::of(&error);
         self.state.send_modify(|s| {
             s.phase = Phase::Disconnected;
             s.since = Instant::now();
             s.last_error = Some(message.clone());
+            s.condition = condition;
         });
         let until = Instant::now() + wait;
         *delay = (*delay * 2).min(self.config.backoff_max);
@@ -352,9 +422,33 @@ impl ModemTask {
     async fn serve(&mut self, link: &mut Link) -> Exit {
         let mut reinit_at: Option<Instant> = None;
         let mut next_refresh = self.config.refresh_interval.map(|d| Instant::now() + d);
+        // N timeouts in a row now mean "escalate" (probe, reset, reopen), not "reopen".
+        link.escalate = true;
         loop {
             if let Some(dead) = link.dead.take() {
                 return Exit::Lost(dead);
+            }
+            if link.hung {
+                let count = link.consecutive_timeouts();
+                let mut direct = Direct {
+                    link: &mut *link,
+                    hooks: Hooks {
+                        outbox: &mut self.outbox,
+                        state: Some(&self.state),
+                        shutdown: Some(&self.shutdown),
+                        abort_on_startup: false,
+                        registrations: &mut self.registrations,
+                    },
+                };
+                match crate::escalation::escalate(&mut direct, &self.config).await {
+                    crate::escalation::Outcome::Answered => continue,
+                    crate::escalation::Outcome::WasReset => return Exit::Reinit,
+                    crate::escalation::Outcome::Reopen => {
+                        return Exit::Lost(link.dead.take().unwrap_or(ModemError::NotResponding {
+                            count,
+                        }));
+                    }
+                }
             }
             if let Some(notice) = link.take_notice() {
                 debug!(%notice, "restart notice; re-init scheduled");

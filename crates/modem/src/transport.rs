@@ -293,8 +293,19 @@ fn open_serial(path: &str, settings: SerialSettings) -> Result<BoxedIo, OpenErro
         .stop_bits(tokio_serial::StopBits::One)
         .timeout(Duration::from_secs(1))
         .open_native_async()
-        .map_err(|e| classify_serial(path, &e))?;
+        .map_err(|e| explain(classify_serial(path, &e)))?;
     Ok(Box::new(stream))
+}
+
+/// Adds what the host says (who holds a busy port, the group to join for a refused one) to an
+/// open error's detail, so the daemon's log and status row carry the exact fix.
+fn explain(mut error: OpenError) -> OpenError {
+    let roots = crate::host::HostRoots::from_env();
+    let path = std::path::Path::new(&error.device);
+    if let Some(more) = crate::host::explain_open_failure(&roots, path, error.kind) {
+        error.detail = format!("{}; {more}", error.detail);
+    }
+    error
 }
 
 /// Classifies a serial library error (serialport-rs maps `EBUSY` from its exclusive lock to

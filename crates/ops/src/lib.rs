@@ -8,6 +8,8 @@
 
 pub mod alerts;
 pub mod backup;
+pub mod lock;
+pub mod restore;
 pub mod retention;
 pub mod schedule;
 pub mod stats;

@@ -58,6 +58,8 @@ pub mod cms {
     pub const MEMORY_FULL: u16 = 322;
     /// No network service.
     pub const NO_NETWORK: u16 = 331;
+    /// SMSC address unknown: neither the PDU nor the SIM names a service centre.
+    pub const SMSC_ADDRESS_UNKNOWN: u16 = 330;
     /// No +CNMA acknowledgement expected.
     pub const NO_ACK_EXPECTED: u16 = 340;
     /// Unknown error.

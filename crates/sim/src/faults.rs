@@ -92,6 +92,30 @@ pub enum Fault {
         #[serde(default, with = "seconds")]
         seconds: Option<Duration>,
     },
+    /// The SIM is still initialising, as for several seconds after power-on or PIN entry:
+    /// commands that need it answer `+CME ERROR: 14` (TS 27.007 commands, `AT+CPIN?`
+    /// included) or `+CMS ERROR: 314` (TS 27.005 commands), and the modem is searching
+    /// (`+CREG: 2`).
+    SimBusy {
+        /// How long, `None` until cleared.
+        #[serde(default, with = "seconds")]
+        seconds: Option<Duration>,
+    },
+    /// No SIM (not inserted, or not seated): `+CME ERROR: 10` / `+CMS ERROR: 310` to every
+    /// command that needs it, not registered (`+CREG: 0`).
+    NoSim {
+        /// How long, `None` until cleared.
+        #[serde(default, with = "seconds")]
+        seconds: Option<Duration>,
+    },
+    /// The SIM carries no SMS service centre address (`+CSCA: "",129`): sends that rely on
+    /// it fail with `+CMS ERROR: 330` until `AT+CSCA=` sets one. One-shot: it erases the
+    /// address, as a fresh or blank SIM has none.
+    NoSmsc,
+    /// The modem stops answering and emits nothing while the line stays open (the Huawei
+    /// `AT+CMGL` hang), and only `AT+CFUN=1,1` brings it back: it still acts on that one
+    /// command (its `OK`, then a reboot). ESC, `AT` and reopening the port do not help.
+    HangUntilReset,
 }
 
 /// A kind of lasting fault, to clear one without clearing the others.
@@ -112,11 +136,17 @@ pub enum FaultKind {
     HoldSends,
     /// [`Fault::NoNetwork`].
     NoNetwork,
+    /// [`Fault::SimBusy`].
+    SimBusy,
+    /// [`Fault::NoSim`].
+    NoSim,
+    /// [`Fault::HangUntilReset`].
+    HangUntilReset,
 }
 
 impl FaultKind {
     /// Every kind, for "clear all".
-    pub const ALL: [FaultKind; 7] = [
+    pub const ALL: [FaultKind; 10] = [
         FaultKind::Unplug,
         FaultKind::Hang,
         FaultKind::GarbageRate,
@@ -124,6 +154,9 @@ impl FaultKind {
         FaultKind::RejectSends,
         FaultKind::HoldSends,
         FaultKind::NoNetwork,
+        FaultKind::SimBusy,
+        FaultKind::NoSim,
+        FaultKind::HangUntilReset,
     ];
 }
 
@@ -180,12 +213,37 @@ pub struct FaultState {
     pub reject: Option<RejectSends>,
     /// Sends to hold.
     pub hold: Option<HoldSends>,
+    /// SIM busy, same encoding as `hang`.
+    pub sim_busy: Option<Option<Instant>>,
+    /// No SIM, same encoding.
+    pub no_sim: Option<Option<Instant>>,
+    /// Hung until `AT+CFUN=1,1`.
+    pub hung_until_reset: bool,
 }
 
+/// How a command that needs the SIM is refused while a SIM fault holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SimRefusal {
+    /// `+CME ERROR: <code>` (TS 27.007 commands).
+    Cme(u16),
+    /// `+CMS ERROR: <code>` (TS 27.005 commands).
+    Cms(u16),
+}
+
+/// TS 27.007 commands that need the SIM (identity, PIN state, raw SIM access).
+const SIM_COMMANDS_27007: &[&str] = &[
+    "+CPIN", "+CIMI", "+CNUM", "+CCID", "^ICCID", "+QCCID", "+CICCID", "+CRSM",
+];
+
+/// TS 27.005 commands that need the SIM (message storage, sending, the service centre).
+const SIM_COMMANDS_27005: &[&str] = &[
+    "+CPMS", "+CMGL", "+CMGR", "+CMGD", "+CMGW", "+CMGS", "+CMSS", "+CSCA",
+];
+
 impl FaultState {
-    /// Whether the modem is hung at `now`.
+    /// Whether the modem is hung at `now` (for a while, or until `AT+CFUN=1,1`).
     pub fn is_hung(&self, now: Instant) -> bool {
-        active(self.hang, now)
+        self.hung_until_reset || active(self.hang, now)
     }
 
     /// Whether the network is gone at `now`.
@@ -220,12 +278,42 @@ impl FaultState {
     pub fn expire(&mut self, now: Instant) -> (bool, bool) {
         let hang_ended = expire(&mut self.hang, now);
         let network_back = expire(&mut self.no_network, now);
-        (hang_ended, network_back)
+        let sim_back = expire(&mut self.sim_busy, now) | expire(&mut self.no_sim, now);
+        (hang_ended, network_back || sim_back)
+    }
+
+    /// Whether the SIM answers busy at `now`.
+    pub fn sim_is_busy(&self, now: Instant) -> bool {
+        active(self.sim_busy, now)
+    }
+
+    /// Whether the SIM is missing at `now`.
+    pub fn sim_is_missing(&self, now: Instant) -> bool {
+        active(self.no_sim, now)
+    }
+
+    /// How `command` (an extended command name such as `+CPIN`) is refused at `now` while a
+    /// SIM fault holds; `None` when it runs normally. A missing SIM wins over a busy one.
+    pub fn sim_refusal(&self, now: Instant, command: &str) -> Option<SimRefusal> {
+        let (cme, cms) = if self.sim_is_missing(now) {
+            (10, 310)
+        } else if self.sim_is_busy(now) {
+            (14, 314)
+        } else {
+            return None;
+        };
+        if SIM_COMMANDS_27007.contains(&command) {
+            Some(SimRefusal::Cme(cme))
+        } else if SIM_COMMANDS_27005.contains(&command) {
+            Some(SimRefusal::Cms(cms))
+        } else {
+            None
+        }
     }
 
     /// The next instant a timed fault ends.
     pub fn next_deadline(&self) -> Option<Instant> {
-        [self.hang, self.no_network]
+        [self.hang, self.no_network, self.sim_busy, self.no_sim]
             .into_iter()
             .filter_map(|f| f.flatten())
             .min()
@@ -298,6 +386,34 @@ mod tests {
         );
         let f: Fault = serde_json::from_str(r#"{"fault":"hang"}"#).expect("json");
         assert_eq!(f, Fault::Hang { seconds: None });
+        let f: Fault = serde_json::from_str(r#"{"fault":"sim_busy","seconds":10}"#).expect("json");
+        assert_eq!(
+            f,
+            Fault::SimBusy {
+                seconds: Some(Duration::from_secs(10))
+            }
+        );
+        let f: Fault = serde_json::from_str(r#"{"fault":"hang_until_reset"}"#).expect("json");
+        assert_eq!(f, Fault::HangUntilReset);
+        let f: Fault = serde_json::from_str(r#"{"fault":"no_smsc"}"#).expect("json");
+        assert_eq!(f, Fault::NoSmsc);
+    }
+
+    #[test]
+    fn a_busy_sim_refuses_sim_commands_with_the_family_code_and_a_missing_sim_wins() {
+        let t0 = Instant::now();
+        let mut state = FaultState {
+            sim_busy: Some(Some(t0 + Duration::from_secs(10))),
+            ..FaultState::default()
+        };
+        assert_eq!(state.sim_refusal(t0, "+CPIN"), Some(SimRefusal::Cme(14)));
+        assert_eq!(state.sim_refusal(t0, "+CPMS"), Some(SimRefusal::Cms(314)));
+        assert_eq!(state.sim_refusal(t0, "+CSQ"), None);
+        state.no_sim = Some(None);
+        assert_eq!(state.sim_refusal(t0, "+CIMI"), Some(SimRefusal::Cme(10)));
+        state.no_sim = None;
+        assert_eq!(state.expire(t0 + Duration::from_secs(10)), (false, true));
+        assert_eq!(state.sim_refusal(t0 + Duration::from_secs(10), "+CPIN"), None);
     }
 
     #[test]

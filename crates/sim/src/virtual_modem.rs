@@ -37,8 +37,8 @@ use conductor_sms::{
 };
 
 use crate::codes::Final;
-use crate::command_line::{self, CommandLine, MAX_LINE_LENGTH};
-use crate::faults::{Fault, FaultKind, FaultState, HoldSends, RejectSends};
+use crate::command_line::{self, Command as CommandLineCommand, CommandLine, MAX_LINE_LENGTH};
+use crate::faults::{Fault, FaultKind, FaultState, HoldSends, RejectSends, SimRefusal};
 use crate::personality::{Cnmi, Personality, ReportStore, ReportUrc};
 use crate::sim_card::{MessageStatus, SimCard, StoredMessage};
 
@@ -446,6 +446,9 @@ pub struct VirtualModem {
     noise_owed: bool,
     noise_turn: usize,
     reboot_after_reply: bool,
+    /// `AT+CPIN=` commands received since the modem was created (wrong ones included), so
+    /// tests can check that a driver never tries a rejected PIN again.
+    pin_attempts: u32,
 }
 
 impl VirtualModem {
@@ -499,6 +502,7 @@ impl VirtualModem {
             noise_owed: false,
             noise_turn: 0,
             reboot_after_reply: false,
+            pin_attempts: 0,
             personality: p,
             options,
         }
@@ -509,6 +513,11 @@ impl VirtualModem {
     /// The personality.
     pub fn personality(&self) -> &Personality {
         &self.personality
+    }
+
+    /// How many `AT+CPIN=<pin>` commands the modem received (right or wrong).
+    pub fn pin_attempts(&self) -> u32 {
+        self.pin_attempts
     }
 
     /// Its own number.
@@ -570,6 +579,10 @@ impl VirtualModem {
 
     /// Bytes from the host.
     pub fn handle_input(&mut self, now: Instant, bytes: &[u8]) {
+        if self.power == Power::On && self.faults.hung_until_reset {
+            self.hung_input(now, bytes);
+            return;
+        }
         if self.power != Power::On || self.faults.is_hung(now) {
             return;
         }
@@ -587,6 +600,30 @@ impl VirtualModem {
             match self.input.clone() {
                 Input::Command => self.command_byte(now, b),
                 Input::Prompt(prompt) => self.prompt_byte(now, b, prompt),
+            }
+        }
+        self.after_step(now);
+    }
+
+    /// Input while hung until reset: no echo, no answer, but the interpreter still reads
+    /// lines and acts on `AT+CFUN=1,1` (an `OK`, then a reboot), as the only way out.
+    fn hung_input(&mut self, now: Instant, bytes: &[u8]) {
+        for &b in bytes {
+            match b {
+                b'\r' => {
+                    let line = String::from_utf8_lossy(&std::mem::take(&mut self.line))
+                        .trim()
+                        .to_ascii_uppercase();
+                    if line == "AT+CFUN=1,1" {
+                        self.faults.hung_until_reset = false;
+                        self.input = Input::Command;
+                        self.run_line(now, "AT+CFUN=1,1");
+                        break;
+                    }
+                }
+                b'\n' => {}
+                _ if self.line.len() < MAX_LINE_LENGTH => self.line.push(b),
+                _ => {}
             }
         }
         self.after_step(now);
@@ -688,6 +725,13 @@ impl VirtualModem {
             Fault::NoNetwork { seconds } => {
                 self.faults.no_network = Some(seconds.map(|d| now + d));
             }
+            Fault::SimBusy { seconds } => self.faults.sim_busy = Some(seconds.map(|d| now + d)),
+            Fault::NoSim { seconds } => self.faults.no_sim = Some(seconds.map(|d| now + d)),
+            Fault::NoSmsc => self.smsc = (String::new(), 129),
+            Fault::HangUntilReset => {
+                self.faults.hung_until_reset = true;
+                self.line.clear();
+            }
         }
         self.after_step(now);
     }
@@ -713,6 +757,14 @@ impl VirtualModem {
             FaultKind::RejectSends => self.faults.reject = None,
             FaultKind::HoldSends => self.faults.hold = None,
             FaultKind::NoNetwork => self.faults.no_network = None,
+            FaultKind::SimBusy => self.faults.sim_busy = None,
+            FaultKind::NoSim => self.faults.no_sim = None,
+            FaultKind::HangUntilReset => {
+                if std::mem::take(&mut self.faults.hung_until_reset) {
+                    self.line.clear();
+                    self.events.push_back(ModemEvent::MemoryAvailable);
+                }
+            }
         }
         self.after_step(now);
     }
@@ -907,7 +959,10 @@ impl VirtualModem {
         let mut blocks: Vec<Vec<String>> = Vec::new();
         for command in &commands {
             let mut info = Vec::new();
-            let step = self.execute(now, command, &mut info);
+            let step = match self.sim_fault_refusal(now, command) {
+                Some(refusal) => Step::Fail(refusal),
+                None => self.execute(now, command, &mut info),
+            };
             if !info.is_empty() {
                 blocks.push(info);
             }
@@ -1067,6 +1122,17 @@ impl VirtualModem {
         }
     }
 
+    /// The answer a SIM fault (busy, missing) gives `command` instead of running it.
+    fn sim_fault_refusal(&self, now: Instant, command: &CommandLineCommand) -> Option<Final> {
+        let CommandLineCommand::Extended { name, .. } = command else {
+            return None;
+        };
+        Some(match self.faults.sim_refusal(now, name)? {
+            SimRefusal::Cme(code) => Final::Cme(code),
+            SimRefusal::Cms(code) => Final::Cms(code),
+        })
+    }
+
     // ---- power --------------------------------------------------------------------------
 
     fn power_off(&mut self, until: Option<Instant>) {
@@ -1114,6 +1180,8 @@ impl VirtualModem {
         self.registered_at = (!p.registered_after.is_zero()).then(|| now + p.registered_after);
         self.noise_next = p.noise_interval.map(|i| now + i);
         self.announced_registration = None;
+        // A restart is the one cure for a modem hung until reset.
+        self.faults.hung_until_reset = false;
         if self.options.pin.is_some() {
             self.pin = PinState::Pin { attempts: 3 };
         }
@@ -1156,6 +1224,7 @@ impl VirtualModem {
     /// `AT+CPIN=<pin>[,<newpin>]`.
     pub(crate) fn enter_pin(&mut self, code: &str, new_pin: Option<&str>) -> Result<(), Final> {
         use crate::codes::cme;
+        self.pin_attempts = self.pin_attempts.saturating_add(1);
         match self.pin {
             PinState::Ready => Err(Final::Cme(cme::NOT_ALLOWED)),
             PinState::Pin { attempts } => {
@@ -1190,9 +1259,12 @@ impl VirtualModem {
 
     /// `<stat>` of `+CREG`/`+CGREG`/`+CEREG`: 1 registered, 2 searching, 0 not registered.
     pub(crate) fn registration(&self, now: Instant) -> u8 {
-        if !self.sim_ready() || self.storage.cfun != 1 {
+        if !self.sim_ready() || self.storage.cfun != 1 || self.faults.sim_is_missing(now) {
             0
-        } else if self.registered_at.is_some() || self.faults.has_no_network(now) {
+        } else if self.registered_at.is_some()
+            || self.faults.has_no_network(now)
+            || self.faults.sim_is_busy(now)
+        {
             2
         } else {
             1

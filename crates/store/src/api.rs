@@ -18,6 +18,10 @@ pub struct IdempotencyKey {
     pub key: String,
     /// A hash of the request (route and body).
     pub request_hash: String,
+    /// A key recorded before this time has expired (`http.idempotency_ttl`): it counts as
+    /// never seen and is recorded afresh, even before the periodic prune deletes it. `None`:
+    /// keys never expire.
+    pub expired_before: Option<Timestamp>,
 }
 
 /// What [`crate::Store::queue_outbound_batch`] did.

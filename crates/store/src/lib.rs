@@ -53,28 +53,42 @@
 //! - [`types`] holds ids, [`Status`], [`Direction`], [`SqlTime`] and number normalisation.
 //! - [`fingerprint`] computes the inbound fingerprint (DESIGN.md "Receiving").
 //! - [`model`] holds what goes in and comes out of the operations.
+//! - [`policy`] holds the sending policy's rules (numbers, keywords, sizes, limits, routing).
 //! - `migrate` applies the forward-only migrations under `migrations/sqlite/`.
+//! - [`maintenance`] holds online backups, database file checks and retention.
 //! - `sqlite` is the SQLite backend, one module per operation family.
 //! - [`Store`] and [`ChangeWatcher`] are the handles the gateway and the CLI use.
+//! - [`stats`] and [`alerts`] hold `conductor stats`' aggregates and the alert episodes
+//!   (conductor-ops).
 #![warn(missing_docs)]
 
+pub mod alerts;
 pub mod api;
 pub mod error;
 pub mod fingerprint;
+pub mod maintenance;
 mod migrate;
 pub mod model;
+pub mod policy;
 mod sqlite;
+pub mod stats;
 mod store;
 pub mod types;
 
+pub use alerts::{Alert, NewAlert, QueueBacklog, SendOutcomes};
 pub use api::{
     AttemptResult, DeliveryCount, DeliveryFilter, DeliveryState, IdempotencyKey, Latency,
     LatencyHistogram, NewDelivery, QueueOutcome, VolumeBucket, WebhookDelivery,
 };
 pub use error::StoreError;
 pub use fingerprint::Fingerprint;
+pub use maintenance::{
+    BackupOptions, BackupStats, MaintenanceError, RetentionCandidate, RetentionDeleted,
+    RetentionRule, VerifiedDatabase, verify_database_file,
+};
 pub use migrate::SCHEMA_VERSION;
 pub use model::*;
+pub use stats::{FailureCount, LatencySummary, PeriodFigures, StatsQuery, TimeRange};
 pub use store::{ChangeWatcher, Checkpoint, Store, StoreOptions};
 pub use types::{Direction, MessageId, ModemId, SqlTime, Status, normalize_number};
 

@@ -41,10 +41,26 @@ const MIGRATIONS: &[Migration] = &[
         name: "number_index",
         sql: include_str!("../migrations/sqlite/0003_number_index.sql"),
     },
+    Migration {
+        version: 4,
+        name: "alerts",
+        sql: include_str!("../migrations/sqlite/0004_alerts.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "sending_policy",
+        sql: include_str!("../migrations/sqlite/0005_sending_policy.sql"),
+    },
 ];
 
+/// Migrations that rebuild a table other tables reference (SQLite cannot alter a CHECK): they
+/// run with `PRAGMA foreign_keys` off, which can only change outside a transaction, because a
+/// DROP TABLE with it on deletes the referencing rows by cascade. `PRAGMA foreign_key_check`
+/// must find nothing before they commit.
+const REBUILDS_TABLES: &[i64] = &[5];
+
 /// The schema version this build creates and understands.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// Brings the database at `path` (open on `conn`) to [`SCHEMA_VERSION`].
 pub(crate) fn migrate(
@@ -60,6 +76,31 @@ pub(crate) fn migrate(
         return Ok(());
     }
     for migration in MIGRATIONS {
+        let rebuilds = REBUILDS_TABLES.contains(&migration.version);
+        if rebuilds {
+            conn.pragma_update(None, "foreign_keys", false)
+                .map_err(sql_err("turning foreign keys off for a table rebuild"))?;
+        }
+        let applied = apply(conn, migration, path, busy, rebuilds);
+        if rebuilds {
+            conn.pragma_update(None, "foreign_keys", true)
+                .map_err(sql_err("turning foreign keys back on"))?;
+        }
+        applied?;
+    }
+    Ok(())
+}
+
+/// Applies one migration in its own immediate transaction, unless another process already did.
+fn apply(
+    conn: &mut Connection,
+    migration: &Migration,
+    path: &Path,
+    busy: std::time::Duration,
+    rebuilds: bool,
+) -> Result<(), StoreError> {
+    let sql_err = |doing: &'static str| move |e| StoreError::sqlite(path, doing, busy, e);
+    {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(sql_err("starting a migration"))?;
@@ -67,7 +108,7 @@ pub(crate) fn migrate(
         let current = user_version(&tx).map_err(sql_err("reading the schema version"))?;
         check_not_newer(current, path)?;
         if current >= migration.version {
-            continue;
+            return Ok(());
         }
         if current == 0 && has_table(&tx, "messages").map_err(sql_err("inspecting the schema"))? {
             return Err(StoreError::ForeignSchema {
@@ -89,6 +130,22 @@ pub(crate) fn migrate(
         )
         .map_err(fail)?;
         tx.execute_batch(migration.sql).map_err(fail)?;
+        if rebuilds {
+            let broken: i64 = tx
+                .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |row| {
+                    row.get(0)
+                })
+                .map_err(fail)?;
+            if broken > 0 {
+                return Err(fail(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT),
+                    Some(format!(
+                        "{broken} rows break a foreign key after rebuilding a table; the \
+                         database is left unchanged (run PRAGMA foreign_key_check to see them)"
+                    )),
+                )));
+            }
+        }
         tx.execute(
             "INSERT INTO schema_migrations (version, name) VALUES (?1, ?2)",
             (migration.version, migration.name),

@@ -202,6 +202,13 @@ pub struct NewOutbound {
     pub status_report: Option<bool>,
     /// Not before this time; None = as soon as possible.
     pub send_at: Option<Timestamp>,
+    /// Higher goes first (`messages.priority`); 0 is the default of every writer.
+    pub priority: i64,
+    /// Not after this time: still queued then, the row becomes `expired`; None = the
+    /// gateway's `default_ttl`, if any.
+    pub expires_at: Option<Timestamp>,
+    /// Sent even to a blocked number and during quiet hours (one-time codes, receipts).
+    pub transactional: bool,
 }
 
 /// What [`crate::Store::claim_due`] may claim.
@@ -218,6 +225,8 @@ pub struct ClaimRequest {
     pub duplicate_window: Option<Duration>,
     /// Sources whose rows are never checked for duplicates.
     pub duplicate_exempt_sources: Vec<String>,
+    /// The sending policy: numbers, limits, routing, quiet hours, expiry, size.
+    pub policy: crate::policy::ClaimPolicy,
 }
 
 /// A part of an outbound message that the network already accepted in an earlier attempt, so
@@ -270,8 +279,15 @@ pub struct Claimed {
     /// Rows now `duplicate` (the gateway logs "duplicate message detected" with both ids).
     pub duplicates: Vec<DuplicateFound>,
     /// Rows failed at claim time because they cannot be sent as written (no recipient, a
-    /// `send_at` that is not a time), with the reason stored on the row.
+    /// `send_at` that is not a time, a number that is not one, too many parts), with the
+    /// reason stored on the row.
     pub failed: Vec<(MessageId, String)>,
+    /// Rows left `queued` because a limit, quiet hours or their modem holds them back.
+    pub held: Vec<crate::policy::Held>,
+    /// Rows now `blocked` (the recipient opted out), with the reason.
+    pub blocked: Vec<(MessageId, String)>,
+    /// Rows now `expired`, with the reason.
+    pub expired: Vec<(MessageId, String)>,
 }
 
 /// One part about to be written with AT+CMGS.
@@ -631,6 +647,14 @@ pub struct Message {
     pub sent_at: Option<SqlTime>,
     /// `delivered_at`.
     pub delivered_at: Option<SqlTime>,
+    /// `priority`: higher goes first.
+    pub priority: i64,
+    /// `expires_at`.
+    pub expires_at: Option<SqlTime>,
+    /// `transactional`: sent to blocked numbers and in quiet hours.
+    pub transactional: bool,
+    /// `held_by`: the limit (or quiet hours, or the modem) that holds a queued row back.
+    pub held_by: Option<String>,
 }
 
 /// A `message_parts` row.

@@ -123,8 +123,9 @@ impl Store {
         }
     }
 
-    /// Runs `f` against the SQLite backend on the blocking pool.
-    async fn run<T, F>(&self, doing: &'static str, f: F) -> Result<T, StoreError>
+    /// Runs `f` against the SQLite backend on the blocking pool (also used by the `impl Store`
+    /// blocks in `crate::stats`, `crate::alerts` and `crate::maintenance`).
+    pub(crate) async fn run<T, F>(&self, doing: &'static str, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Sqlite) -> Result<T, StoreError> + Send + 'static,
@@ -261,9 +262,14 @@ impl Store {
     /// Claims due rows in one transaction: `queued` outbound rows whose `send_at` and
     /// `next_attempt_at` have passed, for ready modems (a row naming a modem waits for that
     /// modem; a row whose earlier parts went out through one modem waits for that one; other
-    /// rows go to the least loaded ready modem), up to `limit`, in id order. Duplicates become
-    /// `duplicate` (DESIGN.md "Sending"); rows that cannot be sent as written become `failed`;
-    /// the rest become `sending` with `attempts + 1`, committed before this returns.
+    /// rows are routed by `policy.routing`), up to `limit`, highest priority first, then in id
+    /// order. First, rows queued past their expiry become `expired`. Then each row's recipient
+    /// is normalised (written back; the original goes to the event log); rows that cannot be
+    /// sent as written (no such number, too many parts) become `failed`, rows to a blocked
+    /// number `blocked`, duplicates `duplicate` (DESIGN.md "Sending"); rows that quiet hours or
+    /// a limit hold back stay `queued` with `held_by`, a reason and `next_attempt_at` at the
+    /// moment they may go; the rest become `sending` with `attempts + 1`, committed before this
+    /// returns.
     pub async fn claim_due(&self, request: ClaimRequest) -> Result<Claimed, StoreError> {
         const DOING: &str = "claiming queued messages";
         self.run(DOING, move |db| {
@@ -552,6 +558,15 @@ impl Store {
         .await
     }
 
+    /// Deletes the `Idempotency-Key`s recorded before `older_than` (expired); returns how many.
+    pub async fn prune_idempotency_keys(&self, older_than: Timestamp) -> Result<usize, StoreError> {
+        const DOING: &str = "pruning expired idempotency keys";
+        self.run(DOING, move |db| {
+            db.write(DOING, |c| sqlite::api::prune_idempotency(c, older_than))
+        })
+        .await
+    }
+
     /// The newest event's id, 0 when there is none (where a live stream starts).
     pub async fn last_event_id(&self) -> Result<i64, StoreError> {
         const DOING: &str = "reading the last event id";
@@ -663,6 +678,76 @@ impl Store {
         const DOING: &str = "rescheduling webhook deliveries";
         self.run(DOING, move |db| {
             db.write(DOING, |c| sqlite::api::due_now(c, &endpoint, now))
+        })
+        .await
+    }
+
+    // --- sending policy (crate::policy) ------------------------------------------------------
+
+    /// Puts `number` (already normalised) on the block list: outbound rows to it become
+    /// `blocked` unless transactional. False when it was already there.
+    pub async fn block_number(
+        &self,
+        number: String,
+        source: String,
+        reason: Option<String>,
+        message_id: Option<MessageId>,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        const DOING: &str = "blocking a number";
+        self.run(DOING, move |db| {
+            db.write(DOING, |c| {
+                sqlite::policy::block(c, &number, &source, reason.as_deref(), message_id, now)
+            })
+        })
+        .await
+    }
+
+    /// Takes `number` off the block list; false when it was not on it.
+    pub async fn unblock_number(
+        &self,
+        number: String,
+        source: String,
+        message_id: Option<MessageId>,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        const DOING: &str = "unblocking a number";
+        self.run(DOING, move |db| {
+            db.write(DOING, |c| {
+                sqlite::policy::unblock(c, &number, &source, message_id, now)
+            })
+        })
+        .await
+    }
+
+    /// The block list, newest first.
+    pub async fn blocked_numbers(&self) -> Result<Vec<crate::policy::BlockedNumber>, StoreError> {
+        const DOING: &str = "reading the block list";
+        self.run(DOING, move |db| {
+            db.read(DOING, sqlite::policy::blocked_numbers)
+        })
+        .await
+    }
+
+    /// Queued rows per hold (`held_by`: a limit, quiet hours, a modem), for metrics.
+    pub async fn held_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        const DOING: &str = "counting held messages";
+        self.run(DOING, move |db| db.read(DOING, sqlite::policy::held_counts))
+            .await
+    }
+
+    /// How much of each configured limit is used at `now` (`status`).
+    pub async fn limit_usage(
+        &self,
+        limits: std::collections::HashMap<ModemId, crate::policy::Limits>,
+        recipient_per_hour: Option<u32>,
+        now: Timestamp,
+    ) -> Result<Vec<crate::policy::LimitUsage>, StoreError> {
+        const DOING: &str = "measuring limit usage";
+        self.run(DOING, move |db| {
+            db.read(DOING, |c| {
+                sqlite::policy::limit_usage(c, &limits, recipient_per_hour, now)
+            })
         })
         .await
     }

@@ -114,8 +114,10 @@ impl FromStr for Direction {
 ///             │  └─retry──┘ ├─► failed (permanent error, attempts exhausted)
 ///             │             └─► unknown (crash / timeout after the PDU was written)
 ///             ├─► duplicate (same recipient and text inside the window)
+///             ├─► expired (still queued past `expires_at` or the default TTL)
+///             ├─► blocked (the recipient opted out; not for transactional rows)
 ///             └─► cancelled
-/// requeue: unknown | failed | cancelled | duplicate ──► queued
+/// requeue: unknown | failed | cancelled | duplicate | expired | blocked ──► queued
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -140,11 +142,17 @@ pub enum Status {
     Unknown,
     /// Outbound, cancelled before it was sent.
     Cancelled,
+    /// Outbound, not sent: still queued after its `expires_at` (or the default TTL), so it
+    /// would have gone out late.
+    Expired,
+    /// Outbound, not sent: the recipient is on the block list (answered STOP) and the row is
+    /// not transactional.
+    Blocked,
 }
 
 impl Status {
     /// Every status, in lifecycle order.
-    pub const ALL: [Status; 10] = [
+    pub const ALL: [Status; 12] = [
         Self::Unread,
         Self::Read,
         Self::Queued,
@@ -155,6 +163,8 @@ impl Status {
         Self::Duplicate,
         Self::Unknown,
         Self::Cancelled,
+        Self::Expired,
+        Self::Blocked,
     ];
 
     /// The SQL spelling.
@@ -170,6 +180,8 @@ impl Status {
             Self::Duplicate => "duplicate",
             Self::Unknown => "unknown",
             Self::Cancelled => "cancelled",
+            Self::Expired => "expired",
+            Self::Blocked => "blocked",
         }
     }
 }
@@ -190,7 +202,7 @@ impl FromStr for Status {
                 value: s.to_owned(),
                 what: "status",
                 expected: "unread, read, queued, sending, sent, delivered, failed, duplicate, \
-                           unknown, cancelled",
+                           unknown, cancelled, expired, blocked",
             })
     }
 }

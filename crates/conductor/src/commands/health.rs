@@ -110,10 +110,16 @@ pub async fn health(config: &Config, as_json: bool) -> Result<()> {
         }
     }
     let healthy = checks.iter().all(|c| c.ok);
+    // Active alerts (raised by the daemon's evaluator) are shown, but do not change the exit
+    // code: that stays "database writable and every modem ready" (DESIGN.md "Health").
+    let alerts = match &store {
+        Some(store) => store.active_alerts().await.unwrap_or_default(),
+        None => Vec::new(),
+    };
     if as_json {
         println!(
             "{}",
-            serde_json::json!({ "healthy": healthy, "checks": checks })
+            serde_json::json!({ "healthy": healthy, "checks": checks, "alerts": alerts })
         );
     } else {
         for check in &checks {
@@ -122,6 +128,13 @@ pub async fn health(config: &Config, as_json: bool) -> Result<()> {
                 if check.ok { "ok" } else { "FAIL" },
                 check.name,
                 check.detail
+            );
+        }
+        for alert in &alerts {
+            let name = format!("alert {}", alert.key);
+            println!(
+                "WARN {name:<16} {} (since {} UTC)",
+                alert.message, alert.raised_at
             );
         }
     }

@@ -1,7 +1,8 @@
 //! Starts the HTTP API, dashboard, metrics and webhook deliveries beside the gateway, for
 //! `run` and `demo` (conductor-http). It shares the gateway's shutdown token, so a signal stops
 //! both: the server stops accepting and ends its event streams while the gateway finishes
-//! the AT command in flight.
+//! the AT command in flight. With a gateway, `/metrics` also shows its in-memory counters
+//! (CMS/CME errors by code, reconnects).
 
 use std::sync::Arc;
 
@@ -27,13 +28,41 @@ pub async fn start(
     }
     let http = config.http_settings()?;
     let webhooks = config.webhook_settings()?;
+    let counters = gateway.clone().map(|handle| {
+        Arc::new(move || http_counters(handle.counters())) as conductor_http::CounterSource
+    });
     let waker: Option<conductor_http::Waker> =
         gateway.map(|handle| Arc::new(move || handle.wake()) as conductor_http::Waker);
-    let state = AppState::build(store, http, Arc::new(move || clock.now()), waker, shutdown);
+    let mut state = AppState::build(store, http, Arc::new(move || clock.now()), waker, shutdown);
+    if let Some(counters) = counters {
+        state = state.with_counters(counters);
+    }
     let server = Server::start(state, webhooks)
         .await
-        .context("cannot start the HTTP API (see http.listen in the config)")?;
+        .context("cannot start the HTTP API (the `http` and `webhooks` sections of the config)")?;
     Ok(Some(server))
+}
+
+/// The gateway's counters in the shape `/metrics` reads (conductor-http does not depend on
+/// the gateway).
+fn http_counters(snapshot: conductor_gateway::CounterSnapshot) -> conductor_http::ModemCounters {
+    conductor_http::ModemCounters {
+        errors: snapshot
+            .errors
+            .into_iter()
+            .map(|e| conductor_http::ModemErrorCount {
+                modem: e.modem,
+                kind: e.kind.as_str(),
+                code: e.code,
+                count: e.count,
+            })
+            .collect(),
+        reconnects: snapshot
+            .reconnects
+            .into_iter()
+            .map(|r| (r.modem, r.count))
+            .collect(),
+    }
 }
 
 /// `conductor webhooks`: the outbox, newest first, with each delivery's attempts.

@@ -59,7 +59,9 @@ pub async fn send(config: &Config, args: SendArgs) -> Result<()> {
     };
     // Check every row before queuing any, so a bad line 900 does not leave 899 queued.
     let configured: Vec<&str> = config.file.modems.iter().map(|m| m.id.as_str()).collect();
-    for (i, row) in rows.iter().enumerate() {
+    let rules = config.send_rules();
+    let mut rows = rows;
+    for (i, row) in rows.iter_mut().enumerate() {
         let label = if args.file.is_some() {
             format!("row {}: ", i + 1)
         } else {
@@ -71,8 +73,28 @@ pub async fn send(config: &Config, args: SendArgs) -> Result<()> {
                 row.to
             );
         }
-        conductor_sms::encode_submit(&row.to, &row.text, &conductor_sms::SubmitOptions::default())
-            .with_context(|| format!("{label}cannot send to {:?}", row.to))?;
+        // The sending policy's rules (issue 11): the number in international form, the
+        // part limit. The same rules fail rows written with SQL at claim time. The codec
+        // checks the number as it will go out; a number both refuse gets the codec's words.
+        let encodes = |to: &str| {
+            conductor_sms::encode_submit(to, &row.text, &conductor_sms::SubmitOptions::default())
+                .map(|_| ())
+                .with_context(|| format!("{label}cannot send to {:?}", row.to))
+        };
+        match rules.check(&row.to, &row.text) {
+            Ok((to, _)) => {
+                encodes(&to)?;
+                row.to = to;
+            }
+            Err(conductor_store::policy::Refusal::To(reason)) => {
+                encodes(&row.to)?;
+                bail!("{label}{reason} (the number rules are `numbers` in the config)")
+            }
+            Err(conductor_store::policy::Refusal::Text(reason)) => {
+                encodes(&row.to)?;
+                bail!("{label}cannot send to {:?}: {reason}", row.to)
+            }
+        }
         if let Some(modem) = row.modem.as_ref().or(args.modem.as_ref())
             && !configured.is_empty()
             && !configured.contains(&modem.as_str())
@@ -97,6 +119,9 @@ pub async fn send(config: &Config, args: SendArgs) -> Result<()> {
                     allow_duplicate: args.allow_duplicate,
                     status_report: args.no_status_report.then_some(false),
                     send_at: None,
+                    priority: args.priority,
+                    expires_at: None,
+                    transactional: args.transactional,
                 },
                 Timestamp::now(),
             )
@@ -414,14 +439,29 @@ pub async fn status(config: &Config, as_json: bool) -> Result<()> {
         .modem_statuses()
         .await
         .context("cannot read modem status")?;
+    let limits = store
+        .limit_usage(
+            crate::policy_config::limits_by_modem(&config.file.modems),
+            config.file.outbound.recipient_per_hour,
+            Timestamp::now(),
+        )
+        .await
+        .context("cannot measure the sending limits")?;
+    let held = store
+        .held_counts()
+        .await
+        .context("cannot count held messages")?;
     if as_json {
         let totals: Vec<_> = totals
             .iter()
             .map(|t| json!({"direction": t.direction.as_str(), "status": t.status.as_str(), "count": t.count}))
             .collect();
+        let held: serde_json::Map<String, serde_json::Value> =
+            held.iter().map(|(k, n)| (k.clone(), json!(n))).collect();
         println!(
             "{}",
-            json!({ "database": config.database.to_string(), "totals": totals, "modems": modems })
+            json!({ "database": config.database.to_string(), "totals": totals, "modems": modems,
+                    "limits": limits, "held": held })
         );
         return Ok(());
     }
@@ -447,6 +487,16 @@ pub async fn status(config: &Config, as_json: bool) -> Result<()> {
             }
         );
     }
+    for usage in limits.iter().filter(|u| u.modem.is_none()) {
+        println!(
+            "limit   : {} {}/{} (the busiest recipient, SMS parts)",
+            usage.limit, usage.used, usage.max
+        );
+    }
+    if !held.is_empty() {
+        let held: Vec<String> = held.iter().map(|(k, n)| format!("{n} by {k}")).collect();
+        println!("held    : {}", held.join(", "));
+    }
     if modems.is_empty() {
         println!("modems  : none recorded yet (is `conductor run` running?)");
     }
@@ -459,6 +509,20 @@ pub async fn status(config: &Config, as_json: bool) -> Result<()> {
         );
         for storage in &modem.storage {
             println!("  SIM storage {}: {}", storage.memory, storage.display());
+        }
+        for usage in limits
+            .iter()
+            .filter(|u| u.modem.as_ref() == Some(&modem.modem_id))
+        {
+            let unit = if usage.limit.starts_with("recipients") {
+                "recipients"
+            } else {
+                "SMS parts"
+            };
+            println!(
+                "  limit       {} {}/{} {unit}",
+                usage.limit, usage.used, usage.max
+            );
         }
         if let Some(dbm) = modem.signal_dbm {
             println!("  signal      {dbm} dBm");

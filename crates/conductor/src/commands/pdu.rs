@@ -123,7 +123,16 @@ fn encode(args: EncodeArgs) -> Result<()> {
         concat_reference: u16::from(args.concat_ref),
         reference_width: ReferenceWidth::Bits8,
     };
-    let message = encode_submit(&args.to, &args.text, &options)
+    let (text, replaced) = match args
+        .transliterate
+        .then(|| conductor_sms::transliterate::fit_gsm7(&args.text))
+    {
+        Some(conductor_sms::transliterate::Gsm7Fit::Transliterated { text, replaced }) => {
+            (text, replaced)
+        }
+        _ => (args.text.clone(), 0),
+    };
+    let message = encode_submit(&args.to, &text, &options)
         .with_context(|| format!("cannot encode a message to {:?}", args.to))?;
     let parts: Vec<Value> = message
         .parts
@@ -136,7 +145,13 @@ fn encode(args: EncodeArgs) -> Result<()> {
             })
         })
         .collect();
-    print_json(&json!({ "encoding": message.encoding.name(), "parts": parts }))
+    // `part_count` and `encoding` first: what the message costs, before it is sent.
+    print_json(&json!({
+        "part_count": parts.len(),
+        "encoding": message.encoding.name(),
+        "transliterated": replaced,
+        "parts": parts,
+    }))
 }
 
 #[cfg(test)]

@@ -27,10 +27,31 @@ pub fn gateway_config(config: &Config) -> GatewayConfig {
                     config::FlowControl::Software => FlowControl::Software,
                 },
             };
-            settings.modem.pin = m.pin.clone().map(SimPin::new);
+            // `pin_env`: read now, never logged; unset leaves no PIN, and a SIM that asks for
+            // one is reported `pin_required` naming the variable.
+            settings.modem.pin = m
+                .pin
+                .clone()
+                .or_else(|| m.pin_env.as_ref().and_then(|var| std::env::var(var).ok()))
+                .map(SimPin::new);
+            settings.modem.pin_env = m.pin_env.clone();
+            settings.modem.allow_roaming = m.allow_roaming;
+            settings.modem.allow_reset = m.allow_reset;
+            settings.modem.max_consecutive_timeouts = m.max_consecutive_timeouts;
+            settings.modem.sim_ready_timeout = m.sim_ready_timeout;
+            settings.modem.quirks = conductor_modem::QuirksOverride {
+                index_base: m.quirks.index_base,
+                cnmi: m.quirks.cnmi.clone(),
+                memories: m.quirks.memories.clone(),
+                cmgl_may_hang: m.quirks.cmgl_may_hang,
+                ignore_urcs: m.quirks.ignore_urcs.clone(),
+            };
             settings.modem.storage = m.storage.clone();
             settings.modem.smsc = m.smsc.clone();
             settings.rate_limit_per_minute = m.rate_limit_per_minute;
+            settings.limits = m.limits.limits();
+            // A modem named by IMEI/ICCID: its port is looked up at every (re)connect.
+            crate::commands::modem::locate_by_identity(&mut settings, m, &file.modems);
             settings
         })
         .collect();
@@ -56,14 +77,27 @@ pub fn gateway_config(config: &Config) -> GatewayConfig {
                 config::Delivery::AtLeastOnce => Delivery::AtLeastOnce,
             },
             validity: file.outbound.validity,
+            numbers: file.numbers.policy(),
+            routing: file.outbound.routing.routing(),
+            recipient_per_hour: file.outbound.recipient_per_hour,
+            quiet_hours: file
+                .outbound
+                .quiet_hours
+                .as_ref()
+                .and_then(|q| q.quiet_hours()),
+            default_ttl: file.outbound.default_ttl,
+            max_parts: file.outbound.max_parts,
+            transliterate: file.outbound.transliterate,
+            stop_keywords: file.outbound.stop_keywords.clone(),
+            start_keywords: file.outbound.start_keywords.clone(),
             ..OutboundConfig::default()
         },
         ..GatewayConfig::default()
     }
 }
 
-/// Runs the daemon until a signal.
-pub fn run(config: Config) -> Result<()> {
+/// Runs the daemon until a signal. `overrides` are kept for config reloads (SIGHUP).
+pub fn run(config: Config, overrides: &config::Overrides) -> Result<()> {
     logging::init(&config.file.logging)?;
     if config.file.modems.is_empty() {
         bail!(
@@ -74,11 +108,16 @@ pub fn run(config: Config) -> Result<()> {
             }
         );
     }
+    // Held until the process ends: `conductor restore` (and a second daemon) refuse meanwhile.
+    let _database_lock = crate::housekeeping::lock_database(&config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
+    let reloader = crate::reload::Reloader::new(&config, overrides);
     runtime.block_on(async move {
+        // First: SIGHUP's default action would end a daemon that is still starting.
+        let lifecycle = crate::lifecycle::Lifecycle::new();
         let store = crate::commands::messages::open_store(&config).await?;
         tracing::info!(
             database = %config.database,
@@ -86,6 +125,7 @@ pub fn run(config: Config) -> Result<()> {
             "conductor {} starting",
             env!("CARGO_PKG_VERSION")
         );
+        crate::commands::modem::warn_about_host(&config);
         let shutdown = CancellationToken::new();
         let trigger = shutdown.clone();
         tokio::spawn(async move {
@@ -94,6 +134,12 @@ pub fn run(config: Config) -> Result<()> {
             trigger.cancel();
         });
         let clock = TokioClock::shared();
+        // Daily backup and retention (conductor-ops); they stop with `shutdown`.
+        let _daily_jobs =
+            crate::housekeeping::spawn_daily_jobs(&config, &store, clock.clone(), &shutdown)?;
+        // Alert episodes (conductor-ops); the evaluator stops with `shutdown`.
+        let _alerts =
+            crate::alerts_config::spawn_alerts(&config, &store, clock.clone(), &shutdown)?;
         let gateway = conductor_gateway::Gateway::start(
             gateway_config(&config),
             store.clone(),
@@ -119,9 +165,12 @@ pub fn run(config: Config) -> Result<()> {
                 return Err(error);
             }
         };
+        // Readiness, status lines, the watchdog, reloads and STOPPING=1 (systemd).
+        let lifecycle = lifecycle.start(gateway.handle(), reloader, shutdown.clone());
         let result = gateway.join().await.context("the gateway stopped");
         // The gateway also stops on a failure of its own: take the server down with it.
         shutdown.cancel();
+        let _ = lifecycle.await;
         if let Some(server) = server {
             server.join().await.context("the HTTP server stopped")?;
         }

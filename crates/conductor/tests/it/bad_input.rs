@@ -449,7 +449,7 @@ fn a_broken_config_file_makes_run_exit_non_zero_naming_the_field() {
         ),
         (
             r#"{"modems":[{"id":"a"}]}"#.into(),
-            "missing field `device`",
+            "modems[0].device: expected a serial device",
         ),
         (
             r#"{"modems":[{"id":"a","device":"x","pin":"12"}]}"#.into(),

@@ -94,6 +94,11 @@ struct Setup {
 
 impl Setup {
     fn new(webhook_url: Option<&str>) -> Self {
+        Self::with_http(webhook_url, json!({}))
+    }
+
+    /// Like [`Setup::new`], with more fields in the config's `http` section.
+    fn with_http(webhook_url: Option<&str>, http: Value) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let sim = VirtualModemProcess::start_with_control(&[]);
         let config = dir.path().join("config.json");
@@ -103,13 +108,17 @@ impl Setup {
                             "events": ["message.received"]})]
             })
             .unwrap_or_default();
+        let mut http_section = json!({"listen": "127.0.0.1:0"});
+        if let (Some(section), Some(extra)) = (http_section.as_object_mut(), http.as_object()) {
+            section.extend(extra.clone());
+        }
         write_config(
             &config,
             &json!({
                 "database": {"path": dir.path().join("conductor.db")},
                 "modems": [{"id": "m1", "device": sim.device()}],
                 "inbound": {"sweep_interval": "1s"},
-                "http": {"listen": "127.0.0.1:0"},
+                "http": http_section,
                 "webhooks": {"endpoints": endpoints, "initial_backoff": "200ms",
                              "max_backoff": "1s", "timeout": "2s", "max_attempts": 40},
             }),
@@ -126,18 +135,7 @@ impl Setup {
     /// Starts the daemon (a log file per start) and returns its API address once it listens
     /// and `/readyz` says ready.
     fn start(&mut self) -> String {
-        self.starts += 1;
-        let log = self.dir.path().join(format!("daemon-{}.log", self.starts));
-        self.daemon = Some(DaemonProcess::start(&self.config, &log));
-        let address = poll(Duration::from_secs(20), Duration::from_millis(20), || {
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
-            text.lines()
-                .find(|l| l.contains("HTTP API and dashboard listening"))
-                .and_then(|l| l.split("address=").nth(1))
-                .map(|a| a.split_whitespace().next().unwrap_or_default().to_owned())
-                .ok_or_else(|| text.clone())
-        })
-        .unwrap_or_else(|log| panic!("the daemon never said where it listens:\n{log}"));
+        let address = self.start_listening();
         poll(Duration::from_secs(20), Duration::from_millis(50), || {
             let (status, _, body) = request(&address, "GET", "/readyz", &[], None);
             if status == 200 {
@@ -148,6 +146,22 @@ impl Setup {
         })
         .unwrap_or_else(|seen| panic!("/readyz never said 200: {seen}\n{}", self.log()));
         address
+    }
+
+    /// Starts the daemon and returns the address its log says it listens on.
+    fn start_listening(&mut self) -> String {
+        self.starts += 1;
+        let log = self.dir.path().join(format!("daemon-{}.log", self.starts));
+        self.daemon = Some(DaemonProcess::start(&self.config, &log));
+        poll(Duration::from_secs(20), Duration::from_millis(20), || {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            text.lines()
+                .find(|l| l.contains("HTTP API and dashboard listening"))
+                .and_then(|l| l.split("address=").nth(1))
+                .map(|a| a.split_whitespace().next().unwrap_or_default().to_owned())
+                .ok_or_else(|| text.clone())
+        })
+        .unwrap_or_else(|log| panic!("the daemon never said where it listens:\n{log}"))
     }
 
     fn log(&self) -> String {
@@ -461,4 +475,131 @@ fn a_pending_delivery_survives_sigkill_and_arrives_after_restart() {
     let accepted = accepted_by_event(&receiver);
     assert_eq!(accepted.len(), 1, "{accepted:?}");
     assert!(accepted.values().all(|&n| n == 1), "{accepted:?}");
+}
+
+/// The value of the sample `name` (a full series name with labels) in a metrics text.
+fn sample(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+#[test]
+fn metrics_count_a_cms_error_by_code_and_a_reconnect_after_an_unplug() {
+    let mut setup = Setup::new(None);
+    let api = setup.start();
+    let metrics = || request(&api, "GET", "/metrics", &[], None).2;
+    let errors = "conductor_modem_errors_total{modem=\"m1\",kind=\"cms\",code=\"38\"}";
+    let reconnects = "conductor_modem_reconnects_total{modem=\"m1\"}";
+    let first = metrics();
+    assert_eq!(sample(&first, reconnects), Some(0.0), "{first}");
+    assert_eq!(sample(&first, errors), None, "{first}");
+
+    // The network refuses the next send after the PDU: +CMS ERROR: 38.
+    let mut control = setup.sim.control();
+    control.fault(json!({"fault": "reject_sends", "count": 1, "code": 38, "stage": "after_pdu"}));
+    let body = json!({"to": "+4917612345678", "text": "refused by the network"});
+    let (status, _, queued) = request(&api, "POST", "/api/v1/messages", &[], Some(&body));
+    assert_eq!(status, 201, "{queued}");
+    poll(Duration::from_secs(15), Duration::from_millis(50), || {
+        let text = metrics();
+        if sample(&text, errors) == Some(1.0) {
+            Ok(())
+        } else {
+            Err(text)
+        }
+    })
+    .unwrap_or_else(|seen| panic!("no CMS 38 counted: {seen}\n{}", setup.log()));
+
+    // The modem vanishes for two seconds; the daemon reconnects by itself.
+    control.fault(json!({"fault": "unplug", "seconds": 2}));
+    poll(Duration::from_secs(30), Duration::from_millis(100), || {
+        let text = metrics();
+        if sample(&text, reconnects) == Some(1.0) {
+            Ok(())
+        } else {
+            Err(text)
+        }
+    })
+    .unwrap_or_else(|seen| panic!("no reconnect counted: {seen}\n{}", setup.log()));
+    let last = metrics();
+    assert_eq!(sample(&last, errors), Some(1.0), "counted once: {last}");
+    assert_eq!(
+        sample(&last, "conductor_modem_up{modem=\"m1\"}"),
+        Some(1.0),
+        "{last}"
+    );
+}
+
+#[test]
+fn run_serves_https_from_the_config_and_keeps_idempotency_keys_for_the_ttl() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../http/tests/fixtures/tls");
+    let mut setup = Setup::with_http(
+        None,
+        json!({"tls": {"cert": fixtures.join("localhost.pem"), "key": fixtures.join("localhost.key")},
+               "idempotency_ttl": "1h"}),
+    );
+    let address = setup.start_listening();
+    let port = address.rsplit(':').next().unwrap_or_default().to_owned();
+    let curl = |extra: &[&str], path: &str| {
+        let out = std::process::Command::new("curl")
+            .args(["-sS", "--max-time", "10", "--resolve"])
+            .arg(format!("localhost:{port}:127.0.0.1"))
+            .args(extra)
+            .arg(format!("https://localhost:{port}{path}"))
+            .output()
+            .expect("curl runs");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let ca = fixtures.join("localhost.pem");
+    let trusted = ["--cacert", ca.to_str().unwrap_or_default()];
+    poll(
+        Duration::from_secs(20),
+        Duration::from_millis(100),
+        || match curl(&trusted, "/healthz") {
+            (true, _, _) => Ok(()),
+            (false, out, err) => Err(format!("{out}{err}")),
+        },
+    )
+    .unwrap_or_else(|seen| panic!("no HTTPS answer: {seen}\n{}", setup.log()));
+    // Without the certificate curl refuses the server: it is the fixture's, not a public one.
+    let (ok, _, err) = curl(&[], "/healthz");
+    assert!(!ok, "{err}");
+    // And plain HTTP gets no answer on the TLS port.
+    let plain = std::process::Command::new("curl")
+        .args(["-sS", "--max-time", "5"])
+        .arg(format!("http://{address}/healthz"))
+        .output()
+        .expect("curl runs");
+    assert!(
+        !String::from_utf8_lossy(&plain.stdout).contains("ok"),
+        "{plain:?}"
+    );
+    let post = |key: &str| {
+        curl(
+            &[
+                "--cacert",
+                ca.to_str().unwrap_or_default(),
+                "-H",
+                "Content-Type: application/json",
+                "-H",
+                &format!("Idempotency-Key: {key}"),
+                "-d",
+                r#"{"to": "+4917612345678", "text": "over https"}"#,
+            ],
+            "/api/v1/messages",
+        )
+    };
+    let (ok, first, err) = post("tls-1");
+    assert!(ok, "{err}");
+    let (ok, again, err) = post("tls-1");
+    assert!(ok, "{err}");
+    assert_eq!(
+        json_of(&first)["id"],
+        json_of(&again)["id"],
+        "{first} {again}"
+    );
 }

@@ -457,3 +457,102 @@ pub fn submissions_by_text(control: &mut Control) -> std::collections::HashMap<S
     }
     counts
 }
+
+// ---- Added for the service tests (systemd notifications, SIGHUP) ---------------------------
+
+impl DaemonProcess {
+    /// Starts `conductor run --config CONFIG` like [`DaemonProcess::start`], with `env` added
+    /// to its environment (`NOTIFY_SOCKET`, `WATCHDOG_USEC`, ...).
+    pub fn start_with_env(config: &Path, log: &Path, env: &[(&str, &str)]) -> Self {
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("the daemon log file opens");
+        let err = out.try_clone().expect("clone the log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_conductor"))
+            .arg("run")
+            .arg("--config")
+            .arg(config)
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("conductor run starts");
+        Self {
+            child,
+            log: log.to_owned(),
+        }
+    }
+
+    /// Sends signal `name` (`HUP`, `TERM`) with the `kill` command.
+    pub fn signal(&self, name: &str) {
+        let sent = Command::new("kill")
+            .args([&format!("-{name}"), &self.pid().to_string()])
+            .status()
+            .expect("the kill command runs");
+        assert!(sent.success(), "kill -{name} {} failed", self.pid());
+    }
+
+    /// Waits up to `within` for the process to exit; `None` if it is still running.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The last `lines` lines of its output, for failure messages.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let log = self.log();
+        let all: Vec<&str> = log.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+}
+
+// ---- Added for the ops_alerts tests (statistics, alerts, doctor) ----------------------------
+
+/// Runs `conductor ARGS` with extra environment variables (`TZ` for `stats`), and waits.
+pub fn conductor_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_conductor"))
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .expect("the conductor binary runs")
+}
+
+/// `GET path` on `address` over plain HTTP/1.1: (status, body).
+pub fn http_get(address: &str, path: &str) -> (u16, String) {
+    use std::io::Read;
+    let mut stream = TcpStream::connect(address).expect("the API accepts");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("read timeout");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send the request");
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .expect("read the response");
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}

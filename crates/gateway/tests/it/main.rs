@@ -3,9 +3,12 @@
 //! One integration binary (STYLE "Tests"). Each test starts its own simulator, database and
 //! gateway; modems are connected over in-memory pipes. Test names are sentences.
 
+mod hardware;
 mod inbound;
 mod lifecycle;
 mod modems;
 mod outbound;
+mod policy;
 mod reports;
+mod runtime;
 mod util;

@@ -72,6 +72,9 @@ async fn with_one_of_two_modems_unplugged_the_other_sends_every_unnamed_row_and_
                 allow_duplicate: false,
                 status_report: None,
                 send_at: None,
+                priority: 0,
+                expires_at: None,
+                transactional: false,
             })
             .await,
         );

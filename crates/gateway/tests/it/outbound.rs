@@ -260,6 +260,9 @@ async fn a_graceful_shutdown_stops_claiming_and_records_the_modem_as_stopped() {
             allow_duplicate: false,
             status_report: None,
             send_at: None,
+            priority: 0,
+            expires_at: None,
+            transactional: false,
         })
         .await
         .expect("queued");

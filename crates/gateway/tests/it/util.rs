@@ -103,6 +103,7 @@ pub fn gateway_config(modems: usize) -> GatewayConfig {
                 },
                 id,
                 rate_limit_per_minute: None,
+                limits: conductor_gateway::Limits::default(),
             }
         })
         .collect();
@@ -251,6 +252,9 @@ impl Rig {
             allow_duplicate: false,
             status_report: None,
             send_at: None,
+            priority: 0,
+            expires_at: None,
+            transactional: false,
         })
         .await
     }

@@ -324,6 +324,7 @@ async fn the_openapi_document_describes_every_route_the_router_serves() {
         ("/api/v1/events", "get"),
         ("/api/v1/webhooks/deliveries", "get"),
         ("/api/v1/openapi.json", "get"),
+        ("/api/v1/messages/estimate", "post"),
         ("/healthz", "get"),
         ("/readyz", "get"),
         ("/metrics", "get"),
@@ -336,7 +337,7 @@ async fn the_openapi_document_describes_every_route_the_router_serves() {
     }
     assert_eq!(
         paths.len(),
-        17,
+        18,
         "documented paths: {:?}",
         paths.keys().collect::<Vec<_>>()
     );
@@ -390,11 +391,79 @@ async fn stats_count_volume_per_hour_and_the_delivery_success() {
     assert_eq!(error["error"]["field"], "bucket");
 }
 
+/// `/metrics` of `app` with the gateway's counters as `counters` gives them.
+async fn metrics_with(app: &TestApp, counters: conductor_http::ModemCounters) -> String {
+    use tower::ServiceExt;
+    let state = app
+        .state
+        .clone()
+        .with_counters(std::sync::Arc::new(move || counters.clone()));
+    let request = axum::http::Request::get("/metrics")
+        .body(axum::body::Body::empty())
+        .expect("request");
+    let response = conductor_http::api::router(state)
+        .oneshot(request)
+        .await
+        .expect("response");
+    assert_eq!(response.status(), StatusCode::OK);
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .expect("body");
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+#[tokio::test]
+async fn metrics_show_the_gateways_error_and_reconnect_counters_only_when_a_gateway_runs() {
+    let app = TestApp::new().await;
+    let (_, without) = app.get("/metrics").await;
+    let without = without.as_str().unwrap_or_default().to_owned();
+    assert!(
+        !without.contains("conductor_modem_errors_total"),
+        "{without}"
+    );
+    assert!(
+        !without.contains("conductor_modem_reconnects_total"),
+        "{without}"
+    );
+
+    let text = metrics_with(
+        &app,
+        conductor_http::ModemCounters {
+            errors: vec![
+                conductor_http::ModemErrorCount {
+                    modem: "modem0".into(),
+                    kind: "cms",
+                    code: "42".into(),
+                    count: 3,
+                },
+                conductor_http::ModemErrorCount {
+                    modem: "modem\"1".into(),
+                    kind: "cme",
+                    code: "10".into(),
+                    count: 1,
+                },
+            ],
+            reconnects: vec![("modem0".into(), 2), ("modem1".into(), 0)],
+        },
+    )
+    .await;
+    for line in [
+        "# TYPE conductor_modem_errors_total counter",
+        "conductor_modem_errors_total{modem=\"modem0\",kind=\"cms\",code=\"42\"} 3",
+        "conductor_modem_errors_total{modem=\"modem\\\"1\",kind=\"cme\",code=\"10\"} 1",
+        "# TYPE conductor_modem_reconnects_total counter",
+        "conductor_modem_reconnects_total{modem=\"modem0\"} 2",
+        "conductor_modem_reconnects_total{modem=\"modem1\"} 0",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in:\n{text}");
+    }
+}
+
 #[tokio::test]
 async fn the_shipped_alert_rules_and_grafana_dashboard_name_only_metrics_that_exist() {
     let app = TestApp::new().await;
-    let (_, text) = app.get("/metrics").await;
-    let text = text.as_str().unwrap_or_default().to_owned();
+    // As `conductor run` serves it: with the gateway's counters.
+    let text = metrics_with(&app, conductor_http::ModemCounters::default()).await;
     for (file, content) in [
         (
             "examples/prometheus-alerts.yml",

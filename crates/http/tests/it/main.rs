@@ -4,6 +4,8 @@
 mod api;
 mod browser;
 mod events;
+mod idempotency;
 mod security;
+mod tls;
 mod util;
 mod webhooks;

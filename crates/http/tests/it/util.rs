@@ -168,3 +168,29 @@ pub fn id_of(body: &Value) -> i64 {
         .as_i64()
         .unwrap_or_else(|| panic!("no id in {body}"))
 }
+
+/// A file of `tests/fixtures/tls` (self-signed `localhost` certificates; see its README).
+pub fn tls_fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/tls")
+        .join(name)
+}
+
+/// A TLS client that trusts only the certificates in `ca` (no system roots, so the test means
+/// the same on every machine).
+pub fn tls_client(ca: &str) -> tokio_rustls::TlsConnector {
+    let mut roots = rustls::RootCertStore::empty();
+    let certs = conductor_http::tls::read_certificates("test", &tls_fixture(ca)).expect("fixture");
+    for cert in certs {
+        roots.add(cert).expect("a trust anchor");
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("TLS versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+}

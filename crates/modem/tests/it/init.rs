@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use conductor_modem::{ModemConfig, Phase, SimPin, SimState, StatusReportRouting};
+use conductor_modem::{Condition, ModemConfig, Phase, SimPin, SimState, StatusReportRouting};
 use tokio::time::Instant;
 
 use crate::util::*;
@@ -191,28 +191,29 @@ async fn a_sim_asking_for_a_pin_that_is_not_configured_says_so() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_wrong_pin_is_sent_once_and_never_again_across_reconnects() {
+async fn a_wrong_pin_is_sent_once_and_the_modem_stays_down_as_pin_wrong() {
     let attempts = Arc::new(AtomicUsize::new(0));
     let config = ModemConfig {
         pin: Some(SimPin::new("9999")),
         ..config()
     };
-    let mut bench = Bench::start_with(config, pin_sim("1234", attempts.clone()), 0);
+    let bench = Bench::start_with(config.clone(), pin_sim("1234", attempts.clone()), 0);
     let state = bench
         .wait_state("the PIN rejection", |s| s.last_error.is_some())
         .await;
     let error = state.last_error.unwrap_or_default();
     assert!(error.contains("rejected the configured PIN"), "{error}");
     assert!(!error.contains("9999"), "{error}");
-    // Let two more connections run their init.
-    bench.next_peer().await;
-    let third = {
-        bench.next_peer().await;
-        bench.next_peer().await
-    };
-    third.wait_for("AT+CPIN?").await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(state.condition, Some(Condition::PinWrong));
+    // Many backoff periods later: no reconnect, no second PIN, still pin_wrong.
+    tokio::time::sleep(config.backoff_max * 10).await;
     assert_eq!(attempts.load(Ordering::SeqCst), 1);
+    assert_eq!(bench.attempt_times().len(), 1, "no reconnect after a wrong PIN");
+    let state = bench.modem.state.borrow().clone();
+    assert_eq!(state.condition, Some(Condition::PinWrong));
+    assert_eq!(state.phase, Phase::Disconnected);
+    let refused = bench.modem.handle.signal().await.expect_err("parked");
+    assert!(refused.to_string().contains("PIN"), "{refused}");
 }
 
 #[tokio::test(start_paused = true)]

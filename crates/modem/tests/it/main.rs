@@ -1,6 +1,7 @@
 //! Integration tests of the modem driver: scripted peers over in-memory pipes, replayed
 //! real-device transcripts, TCP and pseudo-terminals. Paused-time tests run in virtual time.
 
+mod hardware;
 mod init;
 mod logs;
 mod ops;

@@ -215,6 +215,9 @@ impl VirtualModem {
             SendOutcome::Rejected(code)
         } else if !self.has_network(now) {
             SendOutcome::Rejected(cms::NO_NETWORK)
+        } else if submission.smsc.is_none() && self.smsc.0.is_empty() {
+            // Neither the PDU nor the SIM names a service centre (TS 27.005 §3.2.5).
+            SendOutcome::Rejected(cms::SMSC_ADDRESS_UNKNOWN)
         } else {
             let mr = self.take_message_reference();
             submission.submit.message_reference = mr;

@@ -20,9 +20,14 @@ pub(crate) fn queue_batch(
     now: Timestamp,
 ) -> Db<QueueOutcome> {
     if let Some(key) = key {
+        // An expired key is as good as absent (its row is replaced below).
+        let cutoff = key.expired_before.map(sql_time);
         let found: Option<(String, String)> = c
-            .prepare_cached("SELECT request_hash, message_ids FROM api_idempotency WHERE key = ?1")?
-            .query_row([&key.key], |row| Ok((row.get(0)?, row.get(1)?)))
+            .prepare_cached(
+                "SELECT request_hash, message_ids FROM api_idempotency
+                 WHERE key = ?1 AND (?2 IS NULL OR created_at >= ?2)",
+            )?
+            .query_row((&key.key, &cutoff), |row| Ok((row.get(0)?, row.get(1)?)))
             .optional()?;
         if let Some((hash, ids)) = found {
             if hash != key.request_hash {
@@ -48,7 +53,7 @@ pub(crate) fn queue_batch(
     if let Some(key) = key {
         let list: Vec<i64> = ids.iter().map(|id| id.0).collect();
         c.prepare_cached(
-            "INSERT INTO api_idempotency (key, request_hash, message_ids, created_at)
+            "INSERT OR REPLACE INTO api_idempotency (key, request_hash, message_ids, created_at)
              VALUES (?1, ?2, ?3, ?4)",
         )?
         .execute((
@@ -59,6 +64,14 @@ pub(crate) fn queue_batch(
         ))?;
     }
     Ok(QueueOutcome::Queued(ids))
+}
+
+/// Deletes the idempotency keys recorded before `older_than`; returns how many.
+pub(crate) fn prune_idempotency(c: &Connection, older_than: Timestamp) -> Db<usize> {
+    Ok(
+        c.prepare_cached("DELETE FROM api_idempotency WHERE created_at < ?1")?
+            .execute([sql_time(older_than)])?,
+    )
 }
 
 /// The newest event id (0 when there is none).

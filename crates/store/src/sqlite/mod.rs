@@ -11,11 +11,16 @@
 //! Durability (promise 1): `journal_mode=WAL` with `synchronous=FULL` fsyncs the WAL on every
 //! commit, so a committed row survives a power cut before the gateway deletes its SIM copy.
 
+pub(crate) mod alerts;
 pub(crate) mod api;
+pub(crate) mod backup;
 pub(crate) mod inbound;
 pub(crate) mod outbound;
+pub(crate) mod policy;
 pub(crate) mod query;
 pub(crate) mod reports;
+pub(crate) mod retention;
+pub(crate) mod stats;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicUsize;

@@ -19,6 +19,7 @@ use crate::model::{
     ClaimRequest, Claimed, DuplicateFound, NewOutbound, OutboundJob, PartSending, Recovered, Retry,
     SentPart,
 };
+use crate::policy::{Held, Strategy, estimate, limit, normalize_recipient, too_many_parts};
 use crate::types::{MessageId, ModemId, Status, normalize_number, parse_sql_time, sql_time};
 
 /// "10 min", "90 s": a window as people write it.
@@ -43,8 +44,9 @@ pub(crate) fn queue(c: &Connection, new: &NewOutbound, now: Timestamp) -> Db<Mes
     let now = sql_time(now);
     c.prepare_cached(
         "INSERT INTO messages (phone_number, content, timestamp, status, direction, created_at,
-             updated_at, modem_id, source, allow_duplicate, status_report, send_at)
-         VALUES (?1, ?2, ?3, 'queued', 'outbound', ?3, ?3, ?4, ?5, ?6, ?7, ?8)",
+             updated_at, modem_id, source, allow_duplicate, status_report, send_at, priority,
+             expires_at, transactional)
+         VALUES (?1, ?2, ?3, 'queued', 'outbound', ?3, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )?
     .execute(rusqlite::params![
         new.to,
@@ -55,6 +57,9 @@ pub(crate) fn queue(c: &Connection, new: &NewOutbound, now: Timestamp) -> Db<Mes
         new.allow_duplicate,
         new.status_report,
         new.send_at.map(sql_time),
+        new.priority,
+        new.expires_at.map(sql_time),
+        new.transactional,
     ])?;
     let id = c.last_insert_rowid();
     event(
@@ -81,34 +86,112 @@ struct Candidate {
     created_at: String,
     send_at: Option<String>,
     send_at_readable: bool,
+    transactional: bool,
+    held_by: Option<String>,
+    reason: Option<String>,
+    next_attempt_at: Option<String>,
+}
+
+/// What the claim decided for one row.
+enum Verdict {
+    /// Ends here with this status and reason.
+    Finish(Status, String),
+    /// Stays queued: held back until `until` (None: until its modem is back).
+    Hold {
+        held_by: &'static str,
+        until: Option<Timestamp>,
+        reason: String,
+    },
+    /// Stays queued silently: its modem has no room in this claim.
+    Skip,
+    /// Marked `duplicate` of this earlier row (already recorded).
+    Duplicate(i64),
+    /// Goes out through this modem.
+    Send(String),
+}
+
+/// Rows still queued past their expiry become `expired` (also rows held back or scheduled:
+/// going out late is what expiry prevents).
+fn expire_due(c: &Connection, req: &ClaimRequest, now: &str, claimed: &mut Claimed) -> Db<()> {
+    let ttl = req
+        .policy
+        .default_ttl
+        .map(|ttl| i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX));
+    let rows: Vec<(i64, String, bool)> = c
+        .prepare_cached(
+            "SELECT id, COALESCE(datetime(expires_at),
+                                 datetime(COALESCE(datetime(send_at), created_at),
+                                          '+' || ?2 || ' seconds')),
+                    datetime(expires_at) IS NOT NULL
+             FROM messages
+             WHERE status = 'queued' AND direction = 'outbound'
+               AND COALESCE(datetime(expires_at),
+                            datetime(COALESCE(datetime(send_at), created_at),
+                                     '+' || ?2 || ' seconds')) <= ?1",
+        )?
+        .query_map(rusqlite::params![now, ttl], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    for (id, at, explicit) in rows {
+        let why = if explicit {
+            "its expires_at"
+        } else {
+            "outbound.default_ttl after it became due"
+        };
+        let reason = format!(
+            "expired: still queued at {at} UTC ({why}), so it was not sent late; `conductor \
+             requeue {id}` sends it anyway"
+        );
+        finish(c, id, Status::Expired, Some(&reason), now)?;
+        event(
+            c,
+            now,
+            "expired",
+            Some(id),
+            None,
+            Some(json!({ "expired_at": at })),
+        )?;
+        claimed.expired.push((MessageId(id), reason));
+    }
+    Ok(())
 }
 
 /// Claims due rows for ready modems in one transaction (see `Store::claim_due`).
 pub(crate) fn claim(db: &Sqlite, c: &Connection, req: &ClaimRequest) -> Db<Claimed> {
     let mut claimed = Claimed::default();
+    let now = sql_time(req.now);
+    expire_due(c, req, &now, &mut claimed)?;
     if req.ready_modems.is_empty() || req.limit == 0 {
         return Ok(claimed);
     }
-    let now = sql_time(req.now);
+    let policy = &req.policy;
     let placeholders = (0..req.ready_modems.len())
         .map(|i| format!("?{}", i + 3))
         .collect::<Vec<_>>()
         .join(", ");
     // `datetime()` reads what external writers put in `send_at` (`…T…Z`, offsets) as UTC; a
-    // value it cannot read is selected too, and failed below with a reason.
+    // value it cannot read is selected too, and failed below with a reason. Rows already
+    // waiting for a modem that is still not ready are left out, so they cannot crowd out
+    // rows that can go. More rows than the batch are read: some may be held or skipped.
     let sql = format!(
         "SELECT id, phone_number, content, modem_id, source, allow_duplicate, status_report,
-                attempts, created_at, send_at, send_at IS NULL OR datetime(send_at) IS NOT NULL
+                attempts, created_at, send_at, send_at IS NULL OR datetime(send_at) IS NOT NULL,
+                transactional, held_by, reason, next_attempt_at
          FROM messages
          WHERE status = 'queued' AND direction = 'outbound'
            AND (send_at IS NULL OR datetime(send_at) IS NULL OR datetime(send_at) <= ?1)
            AND (next_attempt_at IS NULL OR next_attempt_at <= ?1)
-           AND (modem_id IS NULL OR modem_id IN ({placeholders}))
-         ORDER BY id LIMIT ?2"
+           AND (held_by IS NOT 'modem_not_ready' OR modem_id IN ({placeholders})
+                OR EXISTS (SELECT 1 FROM message_parts p WHERE p.message_id = messages.id
+                           AND p.direction = 'outbound' AND p.modem_id IN ({placeholders})))
+         ORDER BY priority DESC, id LIMIT ?2"
     );
     let mut params: Vec<rusqlite::types::Value> = vec![
         now.clone().into(),
-        i64::try_from(req.limit).unwrap_or(i64::MAX).into(),
+        i64::try_from(req.limit.saturating_mul(4).max(64))
+            .unwrap_or(i64::MAX)
+            .into(),
     ];
     params.extend(req.ready_modems.iter().map(|m| m.0.clone().into()));
     let candidates: Vec<Candidate> = c
@@ -126,6 +209,10 @@ pub(crate) fn claim(db: &Sqlite, c: &Connection, req: &ClaimRequest) -> Db<Claim
                 created_at: row.get(8)?,
                 send_at: row.get(9)?,
                 send_at_readable: row.get(10)?,
+                transactional: row.get(11)?,
+                held_by: row.get(12)?,
+                reason: row.get(13)?,
+                next_attempt_at: row.get(14)?,
             })
         })?
         .collect::<Result<_, _>>()?;
@@ -133,28 +220,28 @@ pub(crate) fn claim(db: &Sqlite, c: &Connection, req: &ClaimRequest) -> Db<Claim
         return Ok(claimed);
     }
 
-    // Load = rows being sent now plus rows given out in this batch, per ready modem.
-    let mut load: HashMap<&str, usize> = req.ready_modems.iter().map(|m| (m.as_str(), 0)).collect();
-    {
-        let mut stmt = c.prepare_cached(
-            "SELECT sending_modem, count(*) FROM messages
-             WHERE status = 'sending' AND direction = 'outbound' AND sending_modem IS NOT NULL
-             GROUP BY sending_modem",
-        )?;
-        let rows = stmt.query_map([], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
-        })?;
-        for row in rows {
-            let (modem, n) = row?;
-            if let Some(entry) = load.get_mut(modem.as_str()) {
-                *entry += usize::try_from(n).unwrap_or(0);
-            }
-        }
-    }
-    let rotation = db.rotation.fetch_add(1, Ordering::Relaxed);
+    // Room per ready modem in this claim.
+    let mut room: HashMap<&str, usize> = req
+        .ready_modems
+        .iter()
+        .map(|m| {
+            let n = policy.room.get(m).copied().unwrap_or(req.limit);
+            (m.as_str(), n)
+        })
+        .collect();
+    let mut total_room: usize = room.values().sum::<usize>().min(req.limit);
+    let mut rotation = db.rotation.fetch_add(1, Ordering::Relaxed);
+    let mut used_today = if policy.routing.strategy == Strategy::LeastUsed {
+        super::policy::parts_last_day(c, req.now)?
+    } else {
+        HashMap::new()
+    };
     let window = req.duplicate_window.filter(|w| !w.is_zero());
 
-    for cand in candidates {
+    for mut cand in candidates {
+        if total_room == 0 {
+            break;
+        }
         // Rows that cannot be sent as written fail now, with a reason a person can act on.
         let unusable = if cand.to.trim().is_empty() {
             Some("no recipient: phone_number is empty".to_owned())
@@ -171,118 +258,360 @@ pub(crate) fn claim(db: &Sqlite, c: &Connection, req: &ClaimRequest) -> Db<Claim
         } else {
             None
         };
-        if let Some(reason) = unusable {
-            finish(c, cand.id, Status::Failed, Some(&reason), &now)?;
-            event(
-                c,
-                &now,
-                "failed",
-                Some(cand.id),
-                None,
-                Some(json!({ "reason": reason })),
-            )?;
-            claimed.failed.push((MessageId(cand.id), reason));
-            continue;
-        }
-
-        if let Some(window) = window.filter(|_| {
-            !cand.allow_duplicate && !req.duplicate_exempt_sources.contains(&cand.source)
-        }) && let Some(earlier) = earlier_duplicate(c, &cand, window, req.now)?
-        {
-            let reason = format!(
-                "duplicate of message #{earlier}: same recipient and text within {}",
-                human_duration(window)
-            );
-            finish(c, cand.id, Status::Duplicate, Some(&reason), &now)?;
-            event(
-                c,
-                &now,
-                "duplicate",
-                Some(cand.id),
-                None,
-                Some(json!({ "earlier": earlier })),
-            )?;
-            claimed.duplicates.push(DuplicateFound {
-                id: MessageId(cand.id),
-                earlier: MessageId(earlier),
-            });
-            continue;
-        }
-
-        // Parts the network accepted in an earlier attempt pin the message to the modem that
-        // sent them: the rest must come from the same sender number to be reassembled.
-        let sent_parts: Vec<(SentPart, Option<String>)> = c
-            .prepare_cached(
-                "SELECT seq, total, concat_ref, modem_id FROM message_parts
-                 WHERE message_id = ?1 AND direction = 'outbound'
-                   AND state IN ('sent', 'delivered')
-                 ORDER BY seq",
-            )?
-            .query_map([cand.id], |row| {
-                Ok((
-                    SentPart {
-                        seq: row.get(0)?,
-                        total: row.get(1)?,
-                        concat_ref: row.get(2)?,
-                    },
-                    row.get(3)?,
-                ))
-            })?
-            .collect::<Result<_, _>>()?;
-        let pinned = sent_parts
-            .iter()
-            .find_map(|(_, modem)| modem.clone())
-            .or_else(|| cand.modem.clone());
-        let modem = match pinned {
-            Some(modem) if load.contains_key(modem.as_str()) => modem,
-            Some(_) => continue, // its modem is not ready: the row waits
-            None => {
-                let n = req.ready_modems.len();
-                let start = rotation % n;
-                let mut best: Option<&ModemId> = None;
-                for i in 0..n {
-                    let candidate = &req.ready_modems[(start + i) % n];
-                    let better = best.is_none_or(|b| load[candidate.as_str()] < load[b.as_str()]);
-                    if better {
-                        best = Some(candidate);
-                    }
-                }
-                match best {
-                    Some(m) => m.0.clone(),
-                    None => continue,
+        let verdict = match unusable {
+            Some(reason) => Verdict::Finish(Status::Failed, reason),
+            None => decide(c, req, &mut cand, window, &room, &mut rotation, &used_today)?,
+        };
+        match verdict {
+            Verdict::Finish(status, reason) => {
+                finish(c, cand.id, status, Some(&reason), &now)?;
+                let detail = json!({ "reason": reason });
+                event(c, &now, status.as_str(), Some(cand.id), None, Some(detail))?;
+                match status {
+                    Status::Blocked => claimed.blocked.push((MessageId(cand.id), reason)),
+                    _ => claimed.failed.push((MessageId(cand.id), reason)),
                 }
             }
-        };
-        if let Some(entry) = load.get_mut(modem.as_str()) {
-            *entry += 1;
+            Verdict::Hold {
+                held_by,
+                until,
+                reason,
+            } => {
+                hold(c, &cand, held_by, until, &reason, &now)?;
+                claimed.held.push(Held {
+                    id: MessageId(cand.id),
+                    held_by: held_by.to_owned(),
+                    until,
+                    reason,
+                });
+            }
+            Verdict::Skip => {}
+            Verdict::Duplicate(earlier) => {
+                claimed.duplicates.push(DuplicateFound {
+                    id: MessageId(cand.id),
+                    earlier: MessageId(earlier),
+                });
+            }
+            Verdict::Send(modem) => {
+                if let Some(n) = room.get_mut(modem.as_str()) {
+                    *n = n.saturating_sub(1);
+                }
+                total_room = total_room.saturating_sub(1);
+                if let Some(n) = used_today.get_mut(&modem) {
+                    *n += 1;
+                } else {
+                    used_today.insert(modem.clone(), 1);
+                }
+                let job = start(c, cand, modem, &now)?;
+                claimed.jobs.push(job);
+            }
         }
+    }
+    Ok(claimed)
+}
+
+/// Applies the policy to one usable row (see [`Verdict`]); a duplicate is recorded here.
+fn decide(
+    c: &Connection,
+    req: &ClaimRequest,
+    cand: &mut Candidate,
+    window: Option<Duration>,
+    room: &HashMap<&str, usize>,
+    rotation: &mut usize,
+    used_today: &HashMap<String, u64>,
+) -> Db<Verdict> {
+    let policy = &req.policy;
+    let now = sql_time(req.now);
+    // Numbers: international form. Written back when its key differs from the row's
+    // `number_key` (a national number gets its country code), so duplicate detection, status
+    // reports and the block list compare one spelling; the original goes to the event log. A
+    // number that differs only in punctuation keeps the writer's spelling: its key is the same.
+    let to = match &policy.numbers {
+        None => cand.to.clone(),
+        Some(numbers) => match normalize_recipient(&cand.to, numbers) {
+            Ok(to) => to,
+            Err(e) => return Ok(Verdict::Finish(Status::Failed, e.to_string())),
+        },
+    };
+    if normalize_number(&to) != normalize_number(&cand.to) {
         c.prepare_cached(
-            "UPDATE messages SET status = 'sending', attempts = attempts + 1, sending_modem = ?2,
-                 next_attempt_at = NULL, updated_at = ?3, revision = revision + 1
+            "UPDATE messages SET phone_number = ?2, updated_at = ?3, revision = revision + 1
              WHERE id = ?1",
         )?
-        .execute(rusqlite::params![cand.id, modem, now])?;
-        let attempt = cand.attempts.saturating_add(1);
+        .execute(rusqlite::params![cand.id, to, now])?;
         event(
             c,
             &now,
-            "claimed",
+            "number_normalized",
             Some(cand.id),
-            Some(&modem),
-            Some(json!({ "attempt": attempt })),
+            None,
+            Some(json!({ "from": cand.to, "to": to })),
         )?;
-        claimed.jobs.push(OutboundJob {
-            id: MessageId(cand.id),
-            to: cand.to,
-            text: cand.text,
-            modem: ModemId(modem),
-            status_report: cand.status_report,
-            attempt,
-            source: cand.source,
-            sent_parts: sent_parts.into_iter().map(|(part, _)| part).collect(),
+        cand.to = to;
+    }
+    // Size.
+    let estimate = match estimate(&cand.text, policy.transliterate) {
+        Ok(e) => e,
+        Err(e) => return Ok(Verdict::Finish(Status::Failed, e)),
+    };
+    if let Some(refusal) = policy
+        .max_parts
+        .and_then(|max| too_many_parts(&estimate, max))
+    {
+        return Ok(Verdict::Finish(Status::Failed, refusal));
+    }
+    let key = normalize_number(&cand.to);
+    // Opt-out.
+    if !cand.transactional
+        && let Some((source, why)) = super::policy::blocked(c, &key)?
+    {
+        let how = match (source.as_str(), why) {
+            ("inbound", Some(keyword)) => format!("answered {keyword:?}"),
+            (_, Some(note)) => format!("blocked by {source}: {note}"),
+            (_, None) => format!("blocked by {source}"),
+        };
+        return Ok(Verdict::Finish(
+            Status::Blocked,
+            format!(
+                "{key} is on the block list ({how}); not sent. Mark the row transactional to \
+                 send it anyway, or `conductor block remove {key}`"
+            ),
+        ));
+    }
+    // Duplicates.
+    if let Some(window) = window
+        .filter(|_| !cand.allow_duplicate && !req.duplicate_exempt_sources.contains(&cand.source))
+        && let Some(earlier) = earlier_duplicate(c, cand, window, req.now)?
+    {
+        let reason = format!(
+            "duplicate of message #{earlier}: same recipient and text within {}",
+            human_duration(window)
+        );
+        finish(c, cand.id, Status::Duplicate, Some(&reason), &now)?;
+        event(
+            c,
+            &now,
+            "duplicate",
+            Some(cand.id),
+            None,
+            Some(json!({ "earlier": earlier })),
+        )?;
+        return Ok(Verdict::Duplicate(earlier));
+    }
+    // Quiet hours.
+    if !cand.transactional
+        && let Some(until) = policy.quiet_until
+    {
+        return Ok(Verdict::Hold {
+            held_by: limit::QUIET_HOURS,
+            until: Some(until),
+            reason: format!(
+                "waiting: quiet hours (outbound.quiet_hours) until {} UTC",
+                sql_time(until)
+            ),
         });
     }
-    Ok(claimed)
+    // Per recipient, over every modem.
+    if let Some(max) = policy.recipient_per_hour
+        && let Some(over) = super::policy::recipient_over(
+            c,
+            &key,
+            max,
+            estimate.parts,
+            req.now,
+            policy.transliterate,
+        )?
+    {
+        return Ok(hold_for(over));
+    }
+    // Parts already accepted in an earlier attempt pin the message to the modem that sent
+    // them: the rest must come from the same sender number to be reassembled.
+    let pinned: Option<String> = c
+        .prepare_cached(
+            "SELECT modem_id FROM message_parts
+             WHERE message_id = ?1 AND direction = 'outbound'
+               AND state IN ('sent', 'delivered') AND modem_id IS NOT NULL
+             ORDER BY seq LIMIT 1",
+        )?
+        .query_row([cand.id], |row| row.get(0))
+        .optional()?
+        .or_else(|| cand.modem.clone());
+    let check = |modem: &str| -> Db<Option<super::policy::Over>> {
+        match policy.limits.get(&ModemId(modem.to_owned())) {
+            Some(limits) => super::policy::modem_over(
+                c,
+                modem,
+                limits,
+                &key,
+                estimate.parts,
+                req.now,
+                policy.transliterate,
+            ),
+            None => Ok(None),
+        }
+    };
+    if let Some(modem) = pinned {
+        return Ok(match room.get(modem.as_str()) {
+            None => Verdict::Hold {
+                held_by: limit::MODEM_NOT_READY,
+                until: None,
+                reason: format!(
+                    "waiting for modem {modem}, which cannot send now (down, not registered, or \
+                     not configured); it goes when that modem is ready"
+                ),
+            },
+            Some(0) => Verdict::Skip,
+            Some(_) => match check(&modem)? {
+                Some(over) => hold_for(over),
+                None => Verdict::Send(modem),
+            },
+        });
+    }
+    // Routing: sticky, then prefix rules, then the strategy.
+    let mut order: Vec<String> = Vec::new();
+    if policy.routing.sticky
+        && let Some(last) = super::policy::last_modem(c, &key)?
+    {
+        order.push(last);
+    }
+    if let Some(rule) = policy
+        .routing
+        .prefixes
+        .iter()
+        .filter(|r| key.starts_with(r.prefix.as_str()))
+        .max_by_key(|r| r.prefix.len())
+    {
+        order.push(rule.modem.0.clone());
+    }
+    let n = req.ready_modems.len();
+    let mut ready: Vec<&ModemId> = (0..n)
+        .map(|i| &req.ready_modems[(*rotation + i) % n])
+        .collect();
+    if policy.routing.strategy == Strategy::LeastUsed {
+        ready.sort_by_key(|m| used_today.get(m.as_str()).copied().unwrap_or(0));
+    }
+    order.extend(ready.into_iter().map(|m| m.0.clone()));
+    let mut busy = false;
+    let mut earliest: Option<super::policy::Over> = None;
+    for modem in order {
+        match room.get(modem.as_str()) {
+            None => continue, // not ready: skipped
+            Some(0) => {
+                busy = true;
+                continue;
+            }
+            Some(_) => {}
+        }
+        match check(&modem)? {
+            None => {
+                *rotation = rotation.wrapping_add(1);
+                return Ok(Verdict::Send(modem));
+            }
+            Some(over) => {
+                if earliest.as_ref().is_none_or(|e| over.until < e.until) {
+                    earliest = Some(over);
+                }
+            }
+        }
+    }
+    Ok(match (busy, earliest) {
+        (true, _) | (false, None) => Verdict::Skip,
+        (false, Some(over)) => hold_for(over),
+    })
+}
+
+fn hold_for(over: super::policy::Over) -> Verdict {
+    Verdict::Hold {
+        held_by: over.limit,
+        until: Some(over.until),
+        reason: format!(
+            "waiting: {}; it goes at {} UTC when the window frees",
+            over.detail,
+            sql_time(over.until)
+        ),
+    }
+}
+
+/// Leaves a row queued with what holds it back. The row and the event log change only when
+/// the hold changes, so a row waiting out a day-long window is not rewritten on every poll.
+fn hold(
+    c: &Connection,
+    cand: &Candidate,
+    held_by: &str,
+    until: Option<Timestamp>,
+    reason: &str,
+    now: &str,
+) -> Db<()> {
+    let next = until.map(sql_time);
+    let same = cand.held_by.as_deref() == Some(held_by)
+        && cand.reason.as_deref() == Some(reason)
+        && cand.next_attempt_at == next;
+    if same {
+        return Ok(());
+    }
+    c.prepare_cached(
+        "UPDATE messages SET held_by = ?2, reason = ?3, next_attempt_at = ?4, updated_at = ?5,
+             revision = revision + 1
+         WHERE id = ?1",
+    )?
+    .execute(rusqlite::params![cand.id, held_by, reason, next, now])?;
+    if cand.held_by.as_deref() != Some(held_by) {
+        event(
+            c,
+            now,
+            "held",
+            Some(cand.id),
+            None,
+            Some(json!({ "held_by": held_by, "until": next, "reason": reason })),
+        )?;
+    }
+    Ok(())
+}
+
+/// Marks a row `sending` on `modem` and makes its job.
+fn start(c: &Connection, cand: Candidate, modem: String, now: &str) -> Db<OutboundJob> {
+    let sent_parts: Vec<SentPart> = c
+        .prepare_cached(
+            "SELECT seq, total, concat_ref FROM message_parts
+             WHERE message_id = ?1 AND direction = 'outbound'
+               AND state IN ('sent', 'delivered')
+             ORDER BY seq",
+        )?
+        .query_map([cand.id], |row| {
+            Ok(SentPart {
+                seq: row.get(0)?,
+                total: row.get(1)?,
+                concat_ref: row.get(2)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    // A hold's reason no longer applies once the row goes.
+    c.prepare_cached(
+        "UPDATE messages SET status = 'sending', attempts = attempts + 1, sending_modem = ?2,
+             next_attempt_at = NULL, updated_at = ?3, revision = revision + 1,
+             reason = CASE WHEN held_by IS NULL THEN reason END, held_by = NULL
+         WHERE id = ?1",
+    )?
+    .execute(rusqlite::params![cand.id, modem, now])?;
+    let attempt = cand.attempts.saturating_add(1);
+    event(
+        c,
+        now,
+        "claimed",
+        Some(cand.id),
+        Some(&modem),
+        Some(json!({ "attempt": attempt })),
+    )?;
+    Ok(OutboundJob {
+        id: MessageId(cand.id),
+        to: cand.to,
+        text: cand.text,
+        modem: ModemId(modem),
+        status_report: cand.status_report,
+        attempt,
+        source: cand.source,
+        sent_parts,
+    })
 }
 
 /// The latest earlier row with the same recipient and text, created inside the window before
@@ -315,7 +644,8 @@ fn earlier_duplicate(
 /// Sets a message's status (and reason), moving `updated_at`.
 fn finish(c: &Connection, id: i64, status: Status, reason: Option<&str>, now: &str) -> Db<()> {
     c.prepare_cached(
-        "UPDATE messages SET status = ?2, reason = ?3, updated_at = ?4, revision = revision + 1
+        "UPDATE messages SET status = ?2, reason = ?3, updated_at = ?4, revision = revision + 1,
+             held_by = NULL
          WHERE id = ?1",
     )?
     .execute(rusqlite::params![id, status.as_str(), reason, now])?;
@@ -677,13 +1007,18 @@ pub(crate) fn requeue(c: &Connection, id: MessageId, now: Timestamp) -> Db<()> {
     let status = status_of(c, id.0)?;
     if !matches!(
         status,
-        Status::Unknown | Status::Failed | Status::Cancelled | Status::Duplicate
+        Status::Unknown
+            | Status::Failed
+            | Status::Cancelled
+            | Status::Duplicate
+            | Status::Expired
+            | Status::Blocked
     ) {
         return Err(StoreError::WrongStatus {
             id,
             status,
             action: "requeued",
-            allowed: "unknown, failed, cancelled or duplicate outbound",
+            allowed: "unknown, failed, cancelled, duplicate, expired or blocked outbound",
         }
         .into());
     }
@@ -693,10 +1028,17 @@ pub(crate) fn requeue(c: &Connection, id: MessageId, now: Timestamp) -> Db<()> {
     c.prepare_cached(
         "UPDATE messages SET status = 'queued', allow_duplicate = 1, attempts = 0,
              next_attempt_at = NULL, reason = NULL, sending_modem = NULL, sent_at = NULL,
-             delivered_at = NULL, parts_received = 0, updated_at = ?2, revision = revision + 1
+             delivered_at = NULL, parts_received = 0, updated_at = ?2, revision = revision + 1,
+             held_by = NULL
          WHERE id = ?1",
     )?
     .execute(rusqlite::params![id.0, now])?;
+    if status == Status::Expired {
+        // Sent on purpose after all: due now, and its expiry (and the default TTL, which
+        // counts from `send_at`) starts afresh.
+        c.prepare_cached("UPDATE messages SET expires_at = NULL, send_at = ?2 WHERE id = ?1")?
+            .execute(rusqlite::params![id.0, now])?;
+    }
     event(
         c,
         &now,

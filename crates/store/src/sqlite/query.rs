@@ -200,7 +200,7 @@ const MESSAGE_COLUMNS: &str = "id, phone_number, content, timestamp, status, dir
     modem_index, created_at, updated_at, modem_id, sending_modem, sim_storage, smsc_timestamp,
     encoding, fingerprint, parts_total, parts_received, incomplete, reason, attempts,
     next_attempt_at, send_at, allow_duplicate, source, status_report, raw_pdu, message_class,
-    sent_at, delivered_at";
+    sent_at, delivered_at, priority, expires_at, transactional, held_by";
 
 /// A row with its status and direction still as text (parsed by [`finish_message`]).
 type RawMessage = (Message, String, String);
@@ -267,6 +267,10 @@ fn message_from_row(row: &Row<'_>) -> rusqlite::Result<RawMessage> {
             message_class: int(26)?,
             sent_at: time(27)?,
             delivered_at: time(28)?,
+            priority: int(29)?.unwrap_or(0),
+            expires_at: time(30)?,
+            transactional: flag(31)?,
+            held_by: text(32)?,
         },
         text(4)?.unwrap_or_default(),
         text(5)?.unwrap_or_default(),

@@ -15,6 +15,9 @@ fn outbound() -> NewOutbound {
         allow_duplicate: false,
         status_report: None,
         send_at: None,
+        priority: 0,
+        expires_at: None,
+        transactional: false,
     }
 }
 

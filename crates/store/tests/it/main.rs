@@ -3,11 +3,14 @@
 //!
 //! Every test opens its own database in a temp dir and uses the fixed test clock in `util`.
 
+mod alerts;
 mod changes;
 mod concurrency;
 mod inbound;
+mod maintenance;
 mod outbound;
 mod queries;
 mod reports;
 mod schema;
+mod stats;
 mod util;

@@ -16,6 +16,9 @@ fn outbound(to: &str, text: &str) -> NewOutbound {
         allow_duplicate: false,
         status_report: None,
         send_at: None,
+        priority: 0,
+        expires_at: None,
+        transactional: false,
     }
 }
 

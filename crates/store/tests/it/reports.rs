@@ -21,6 +21,9 @@ async fn send(db: &TestDb, to: &str, text: &str, refs: &[u8], secs: i64) -> Mess
                 allow_duplicate: true,
                 status_report: Some(true),
                 send_at: None,
+                priority: 0,
+                expires_at: None,
+                transactional: false,
             },
             at(secs),
         )

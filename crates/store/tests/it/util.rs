@@ -135,5 +135,6 @@ pub fn claim(secs: i64, ready: &[&str]) -> ClaimRequest {
         limit: 100,
         duplicate_window: Some(Duration::from_secs(600)),
         duplicate_exempt_sources: Vec::new(),
+        policy: conductor_store::policy::ClaimPolicy::default(),
     }
 }
