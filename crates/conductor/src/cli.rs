@@ -207,9 +207,16 @@ pub struct ServiceInstallArgs {
     /// Only print the unit; write and start nothing.
     #[arg(long)]
     pub print: bool,
+    /// Also write a udev rule that makes ModemManager leave the configured USB modems alone
+    /// (it opens modem ports and breaks the daemon's AT conversation).
+    #[arg(long)]
+    pub modemmanager_ignore: bool,
     /// Where to write the unit instead of /etc/systemd/system (tests).
     #[arg(long, hide = true, value_name = "DIR")]
     pub unit_dir: Option<PathBuf>,
+    /// Where to write the udev rule instead of /etc/udev/rules.d (tests).
+    #[arg(long, hide = true, value_name = "DIR")]
+    pub udev_dir: Option<PathBuf>,
     /// Do not call systemctl (tests).
     #[arg(long, hide = true)]
     pub no_systemctl: bool,
@@ -221,6 +228,9 @@ pub struct ServiceUninstallArgs {
     /// Where the unit is instead of /etc/systemd/system (tests).
     #[arg(long, hide = true, value_name = "DIR")]
     pub unit_dir: Option<PathBuf>,
+    /// Where the udev rule is instead of /etc/udev/rules.d (tests).
+    #[arg(long, hide = true, value_name = "DIR")]
+    pub udev_dir: Option<PathBuf>,
     /// Do not call systemctl (tests).
     #[arg(long, hide = true)]
     pub no_systemctl: bool,

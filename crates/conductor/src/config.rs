@@ -1174,6 +1174,28 @@ mod tests {
     }
 
     #[test]
+    fn hardware_settings_have_their_defaults_and_pin_env_excludes_pin() {
+        let plain = r#"{"modems": [{"id": "a", "device": "x"}]}"#;
+        let config = resolve_text(plain).expect("valid");
+        let modem = &config.file.modems[0];
+        assert!(modem.allow_roaming && !modem.allow_reset);
+        assert_eq!(modem.max_consecutive_timeouts, 3);
+        assert_eq!(modem.sim_ready_timeout, Duration::from_secs(30));
+        let env = r#"{"modems": [{"id": "a", "device": "x", "pin_env": "SIM1_PIN",
+            "allow_roaming": false, "quirks": {"index_base": 0, "cmgl_may_hang": true}}]}"#;
+        let config = resolve_text(env).expect("valid");
+        assert_eq!(config.file.modems[0].pin_env.as_deref(), Some("SIM1_PIN"));
+        assert_eq!(config.file.modems[0].quirks.index_base, Some(0));
+        let both = r#"{"modems": [{"id": "a", "device": "x", "pin": "1234", "pin_env": "P"}]}"#;
+        assert!(
+            resolve_text(both)
+                .expect_err("both")
+                .to_string()
+                .contains("modems[0].pin_env")
+        );
+    }
+
+    #[test]
     fn database_urls_resolve_and_passwords_stay_out_of_messages() {
         let config = resolve_text(r#"{"database": {"url": "sqlite://data/gw.db"}}"#).expect("url");
         assert_eq!(

@@ -61,6 +61,10 @@ pub struct ModemSettings {
     /// Sending limits (parts per minute/hour/day, distinct recipients per day/month): a
     /// message that would break one waits, with a reason, until the window frees.
     pub limits: Limits,
+    /// Incoming calls: reject, auto-reply (module `calls`).
+    pub calls: crate::calls::CallSettings,
+    /// The scheduled USSD balance check, if any (module `balance`).
+    pub balance: Option<crate::balance::BalanceCheck>,
 }
 
 impl ModemSettings {
@@ -72,6 +76,8 @@ impl ModemSettings {
             id,
             rate_limit_per_minute: None,
             limits: Limits::default(),
+            calls: crate::calls::CallSettings::default(),
+            balance: None,
         }
     }
 }

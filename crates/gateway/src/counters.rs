@@ -161,6 +161,19 @@ impl Counters {
     }
 }
 
+/// Every reply of a modem operation passes through [`crate::worker::ModemWorker::counted`], so
+/// `+CMS ERROR`/`+CME ERROR` answers to reads, lists, deletions and storage queries are counted
+/// like those to sends.
+impl crate::worker::ModemWorker {
+    /// `result`, after counting its error code if the modem answered with one.
+    pub(crate) fn counted<T>(&self, result: Result<T, ModemError>) -> Result<T, ModemError> {
+        if let Err(error) = &result {
+            self.ctx.counters.record_modem_error(&self.id, error);
+        }
+        result
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use conductor_modem::CmsCode;

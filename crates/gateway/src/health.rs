@@ -28,10 +28,9 @@ fn classify(state: &ModemState, sim_full: Option<&str>) -> (RowState, Option<Str
         (None, text) => text,
     };
     match state.phase {
-        Phase::Ready if !state.can_send() => (
-            RowState::Degraded,
-            with_condition(state.send_blocker()),
-        ),
+        Phase::Ready if !state.can_send() => {
+            (RowState::Degraded, with_condition(state.send_blocker()))
+        }
         Phase::Ready => match sim_full {
             Some(storage) => (
                 RowState::Degraded,

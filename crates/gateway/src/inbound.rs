@@ -122,7 +122,7 @@ impl ModemWorker {
             self.sweep_cycle().await;
             return;
         }
-        let result = self.handle.read(index).await;
+        let result = self.counted(self.handle.read(index).await);
         self.restore_read_memory().await;
         match result {
             Ok(Some(message)) => {
@@ -188,7 +188,7 @@ impl ModemWorker {
 
     /// Lists the memory selected as `<mem1>` (named `memory`) and stores what it holds.
     async fn sweep_memory(&mut self, memory: &str) -> bool {
-        let entries = match self.handle.list_messages().await {
+        let entries = match self.counted(self.handle.list_messages().await) {
             Ok(entries) => entries,
             Err(error) => {
                 warn!(%memory, %error, "could not list the SIM; retrying at the next sweep");

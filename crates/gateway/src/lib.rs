@@ -61,6 +61,8 @@
 //! ```
 #![warn(missing_docs)]
 
+mod balance;
+mod calls;
 mod clock;
 mod config;
 mod counters;
@@ -75,6 +77,8 @@ mod sim_lifecycle;
 mod supervisor;
 mod worker;
 
+pub use balance::{BalanceCheck, UssdRequestError, parse_amount};
+pub use calls::CallSettings;
 pub use clock::{Clock, ManualClock, TokioClock};
 pub use config::{
     DeletePolicy, Delivery, GatewayConfig, InboundConfig, ModemSettings, OutboundConfig,

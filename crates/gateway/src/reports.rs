@@ -99,7 +99,7 @@ impl ModemWorker {
             if memory.is_empty() || !self.select_read_memory(&memory).await {
                 continue;
             }
-            let message = match self.handle.read(index).await {
+            let message = match self.counted(self.handle.read(index).await) {
                 Ok(Some(message)) => message,
                 Ok(None) => continue,
                 Err(error) => {
@@ -138,7 +138,7 @@ impl ModemWorker {
         if !self.select_read_memory(REPORT_MEMORY).await {
             return;
         }
-        let listed = self.handle.list_messages().await;
+        let listed = self.counted(self.handle.list_messages().await);
         let iccid = self.iccid();
         match listed {
             Ok(entries) => {

@@ -37,7 +37,7 @@ impl ModemWorker {
         let chosen = self.state.borrow().settings.memories.clone();
         let home = match chosen {
             Some(memories) => Some(memories),
-            None => match self.handle.storage().await {
+            None => match self.counted(self.handle.storage().await) {
                 Ok(storage) => {
                     let read = storage.read.memory.clone();
                     let write = storage
@@ -89,7 +89,7 @@ impl ModemWorker {
             return false;
         }
         let line = format!("AT+CPMS=\"{memory}\",\"{}\",\"{}\"", home[1], home[2]);
-        match self.handle.command(&line).await {
+        match self.counted(self.handle.command(&line).await) {
             Ok(response) if response.is_ok() => {
                 self.read_memory = Some(memory.to_owned());
                 if is_reports {
@@ -124,7 +124,7 @@ impl ModemWorker {
             return;
         }
         let line = format!("AT+CPMS=\"{}\",\"{}\",\"{}\"", home[0], home[1], home[2]);
-        match self.handle.command(&line).await {
+        match self.counted(self.handle.command(&line).await) {
             Ok(response) if response.is_ok() => self.read_memory = Some(home[0].clone()),
             Ok(response) => {
                 warn!(result = %response.result, "could not switch back to the read memory")
@@ -195,7 +195,7 @@ impl ModemWorker {
     /// One copy: re-read, compare, delete, record. `Ok(true)` when a slot was freed;
     /// `Err(())` when the modem failed (stop for now).
     async fn delete_copy(&mut self, iccid: &str, copy: &SimCopy) -> Result<bool, ()> {
-        let message = match self.handle.read(copy.slot).await {
+        let message = match self.counted(self.handle.read(copy.slot).await) {
             Ok(message) => message,
             Err(error) => {
                 warn!(storage = %copy.storage, slot = copy.slot, %error, "could not re-read a SIM slot before deleting it; retrying later");
@@ -225,7 +225,7 @@ impl ModemWorker {
             self.mismatched.insert(copy.fingerprint.clone());
             return Ok(false);
         }
-        if let Err(error) = self.handle.delete(copy.slot).await {
+        if let Err(error) = self.counted(self.handle.delete(copy.slot).await) {
             warn!(storage = %copy.storage, slot = copy.slot, %error, "could not delete a SIM copy; retrying later");
             return Err(());
         }
@@ -259,7 +259,7 @@ impl ModemWorker {
             return 0;
         }
         self.restore_read_memory().await;
-        let storage = match self.handle.storage().await {
+        let storage = match self.counted(self.handle.storage().await) {
             Ok(storage) => storage,
             Err(error) => {
                 debug!(%error, "could not read the storage fill levels");

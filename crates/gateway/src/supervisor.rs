@@ -157,6 +157,8 @@ pub(crate) struct Lane {
     /// Stops this modem's worker alone (the modem was removed); a child of the gateway's
     /// token, so a shutdown stops it too.
     pub stop: CancellationToken,
+    /// The driver's handle, for requests from outside the worker (USSD through the API).
+    pub handle: conductor_modem::ModemHandle,
 }
 
 /// A change to the modems the dispatcher claims for, sent by the supervisor.
@@ -308,6 +310,15 @@ impl GatewayHandle {
                 state: lane.state.borrow().clone(),
             })
             .collect()
+    }
+
+    /// The driver handle of a served modem.
+    pub(crate) fn modem_handle(&self, id: &str) -> Option<conductor_modem::ModemHandle> {
+        self.context
+            .lanes()
+            .iter()
+            .find(|lane| lane.id.0 == id)
+            .map(|lane| lane.handle.clone())
     }
 
     /// How long ago the dispatcher's loop last turned.
@@ -547,8 +558,9 @@ impl Supervisor {
             limits: crate::policy::modem_limits(&settings),
             lifecycle: Arc::new(Notify::new()),
             stop: self.context.shutdown.child_token(),
+            handle: handle.clone(),
         });
-        let worker = ModemWorker::new(
+        let mut worker = ModemWorker::new(
             Arc::clone(&self.context),
             Arc::clone(&lane),
             handle,
@@ -557,6 +569,8 @@ impl Supervisor {
             jobs_rx,
             Arc::clone(&lane.lifecycle),
         );
+        worker.calls_settings = settings.calls.clone();
+        worker.balance_settings = settings.balance.clone();
         let (done, worker_done) = oneshot::channel();
         let span = info_span!("gateway", modem = %settings.id);
         self.tasks.spawn(

@@ -74,6 +74,20 @@ pub(crate) struct ModemWorker {
     pub fresh: bool,
     /// The escalation counts last recorded as `modem_recovery` events.
     pub recoveries_seen: conductor_modem::Recoveries,
+    /// What to do with incoming calls, and the call in progress (module `calls`).
+    pub calls_settings: crate::calls::CallSettings,
+    pub calls: crate::calls::Calls,
+    /// The balance check and when it last ran, on the gateway's clock (module `balance`).
+    pub balance_settings: Option<crate::balance::BalanceCheck>,
+    pub last_balance_check: Option<Timestamp>,
+}
+
+/// Sleeps until `deadline`, or forever without one.
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
 }
 
 impl ModemWorker {
@@ -107,6 +121,10 @@ impl ModemWorker {
             modem_gone: false,
             fresh: true,
             recoveries_seen: conductor_modem::Recoveries::default(),
+            calls_settings: crate::calls::CallSettings::default(),
+            calls: crate::calls::Calls::default(),
+            balance_settings: None,
+            last_balance_check: None,
         }
     }
 
@@ -135,7 +153,10 @@ impl ModemWorker {
         let mut sweep = tokio::time::interval(config.inbound.sweep_interval);
         let mut capacity = tokio::time::interval(config.inbound.capacity_check_interval);
         let mut status = tokio::time::interval(config.status_interval);
-        for ticker in [&mut sweep, &mut capacity, &mut status] {
+        // The balance check compares the gateway's clock with its schedule once a second
+        // (a replaced clock that jumps is noticed within a second).
+        let mut balance = tokio::time::interval(std::time::Duration::from_secs(1));
+        for ticker in [&mut sweep, &mut capacity, &mut status, &mut balance] {
             ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         }
         // The gateway's token or this modem's alone (it was removed): a child of the first.
@@ -155,9 +176,14 @@ impl ModemWorker {
                     self.on_state_changed().await;
                 }
                 urc = self.urcs.recv(), if alive => match urc {
-                    Some(urc) => self.on_urc(urc).await,
+                    Some(urc) => {
+                        if !self.on_call_urc(&urc).await {
+                            self.on_urc(urc).await;
+                        }
+                    }
                     None => self.modem_gone = true,
                 },
+                _ = sleep_until(self.calls.deadline()) => self.call_timeout().await,
                 _ = self.lifecycle.notified(), if ready => self.delete_due().await,
                 _ = sweep.tick() => {
                     if ready {
@@ -170,6 +196,9 @@ impl ModemWorker {
                     }
                 }
                 _ = status.tick() => self.write_status(true).await,
+                _ = balance.tick(), if self.balance_settings.is_some() && ready => {
+                    self.balance_if_due().await;
+                }
                 job = self.jobs.recv() => match job {
                     Some(job) => self.send_job(job).await,
                     None => {

@@ -128,7 +128,11 @@ async fn probe(d: &mut Direct<'_, '_>, attempts: u32) -> bool {
         let Ok(command) = Command::new("AT") else {
             return false;
         };
-        match d.link.exec(&mut d.hooks, command.with_timeout(PROBE_TIMEOUT)).await {
+        match d
+            .link
+            .exec(&mut d.hooks, command.with_timeout(PROBE_TIMEOUT))
+            .await
+        {
             Ok(_) => {
                 d.link.reset_timeouts();
                 return true;

@@ -42,6 +42,8 @@ pub struct ModemHandle {
     name: Arc<str>,
     requests: mpsc::Sender<Request>,
     state: watch::Receiver<ModemState>,
+    /// Where the task's outbox hands a `+CUSD` URC to a waiting USSD request.
+    ussd: Arc<crate::ussd::Tap>,
 }
 
 impl ModemHandle {
@@ -49,12 +51,19 @@ impl ModemHandle {
         name: &str,
         requests: mpsc::Sender<Request>,
         state: watch::Receiver<ModemState>,
+        ussd: Arc<crate::ussd::Tap>,
     ) -> ModemHandle {
         ModemHandle {
             name: name.into(),
             requests,
             state,
+            ussd,
         }
+    }
+
+    /// The USSD tap shared with the task's URC outbox.
+    pub(crate) fn ussd_tap(&self) -> &Arc<crate::ussd::Tap> {
+        &self.ussd
     }
 
     /// The modem's configured name.

@@ -31,9 +31,9 @@ use tracing::{debug, error, info, warn};
 
 use crate::config::ModemConfig;
 use crate::errors::ModemError;
-use crate::quirks::Quirks;
 use crate::link::Direct;
 use crate::ops::{self, Exec, is_fatal, optional, run};
+use crate::quirks::Quirks;
 use crate::state::{
     Identity, MemoryReport, RegistrationReport, RegistrationSummary, Settings, Signal, SimState,
     StatusReportRouting,
@@ -361,11 +361,13 @@ async fn select_storage(
     // The quirks table's memories go right after a configured one: they are what the model
     // is known to accept (SIM800 lists "ME" and refuses it).
     let known = |name: &String| quirks.memories.iter().position(|m| m == name);
-    candidates.sort_by_key(|[read, ..]| match (Some(read.as_str()) == preferred, known(read)) {
-        (true, _) => 0,
-        (false, Some(rank)) => 1 + rank,
-        (false, None) => usize::MAX,
-    });
+    candidates.sort_by_key(
+        |[read, ..]| match (Some(read.as_str()) == preferred, known(read)) {
+            (true, _) => 0,
+            (false, Some(rank)) => 1 + rank,
+            (false, None) => usize::MAX,
+        },
+    );
     for [read, write, receive] in candidates {
         let command = cpms::set(&read, Some(&write), Some(&receive))?;
         let response = match run(d, command).await {
@@ -652,6 +654,11 @@ pub(crate) async fn init(
     // once rather than at the next refresh; a modem that refuses keeps being polled.
     for line in ["AT+CREG=1", "AT+CGREG=1", "AT+CEREG=1"] {
         soft(d, line).await?;
+    }
+    // Caller id with every RING (`+CLIP`), so a call is logged with its number; a modem
+    // without it still reports RINGs, with no number.
+    if !soft(d, "AT+CLIP=1").await? {
+        debug!("AT+CLIP=1 refused; incoming calls will carry no number");
     }
     let (signal, registration, operator) = status(d).await?;
     for warning in &settings.warnings {

@@ -26,6 +26,8 @@
 //! - [`task`]: the per-modem task ([`spawn`]), its ready loop and reconnects.
 //! - [`handle`]: [`ModemHandle`], the cloneable way in.
 //! - [`ops`]: the typed operations on the handle.
+//! - [`ussd`]: USSD requests (`*100#`) and decoding their answers.
+//! - [`calls`]: incoming calls (`RING`, `+CLIP`) as one event per call, and hanging up.
 //! - `init` (private): init and the read-only probe.
 //! - [`quirks`]: the per-model quirks table, overridable per modem.
 //! - `escalation` (private): probe, reset, reopen for a modem that stopped answering.
@@ -53,6 +55,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod calls;
 mod config;
 pub mod console;
 pub mod errors;
@@ -69,6 +72,7 @@ pub mod scan;
 pub mod state;
 pub mod task;
 pub mod transport;
+pub mod ussd;
 
 pub use config::{ModemConfig, SimPin};
 pub use console::Console;
@@ -85,6 +89,8 @@ pub use state::{
 };
 pub use task::{Modem, spawn, spawn_with};
 pub use transport::{Device, FlowControl, OpenError, OpenErrorKind, SerialSettings};
+pub use calls::{CallEvent, CallTracker, HangUp};
+pub use ussd::{UssdOptions, UssdReply, ussd_direct};
 
 /// The AT engine's types that appear in this crate's API, re-exported so callers need not
 /// depend on `conductor-at` for them.

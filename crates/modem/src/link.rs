@@ -71,6 +71,8 @@ pub(crate) struct UrcOutbox {
     pub dropped: u64,
     /// Whether the current overflow episode was already logged.
     warned: bool,
+    /// A USSD request waiting for its `+CUSD` URC gets it here first (crate::ussd).
+    ussd: Option<std::sync::Arc<crate::ussd::Tap>>,
 }
 
 impl UrcOutbox {
@@ -82,6 +84,7 @@ impl UrcOutbox {
             capacity,
             dropped: 0,
             warned: false,
+            ussd: None,
         }
     }
 
@@ -93,11 +96,25 @@ impl UrcOutbox {
             capacity: 0,
             dropped: 0,
             warned: false,
+            ussd: None,
         }
+    }
+
+    /// The same outbox, handing `+CUSD` URCs to a waiting USSD request first.
+    pub fn with_ussd_tap(mut self, tap: std::sync::Arc<crate::ussd::Tap>) -> UrcOutbox {
+        self.ussd = Some(tap);
+        self
     }
 
     /// Queues a URC; returns `false` if it had to be dropped.
     pub fn push(&mut self, urc: Urc) -> bool {
+        let urc = match &self.ussd {
+            Some(tap) => match tap.offer(urc) {
+                Some(urc) => urc,
+                None => return true,
+            },
+            None => urc,
+        };
         let Some(tx) = &self.tx else {
             return true;
         };

@@ -381,7 +381,11 @@ impl ModemHandle {
         let state = self.current_state();
         let quirks = state.quirks.as_ref().filter(|q| q.cmgl_may_hang)?;
         let base = quirks.index_base?;
-        let read = state.settings.memories.as_ref().map(|[read, ..]| read.as_str())?;
+        let read = state
+            .settings
+            .memories
+            .as_ref()
+            .map(|[read, ..]| read.as_str())?;
         let memory = state.storage.iter().find(|m| m.memory == read)?;
         (memory.total > 0 && memory.used >= memory.total).then_some((base, memory.total))
     }

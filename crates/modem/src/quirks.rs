@@ -79,7 +79,15 @@ struct Row {
 
 /// Huawei's periodic status lines (real-modems.md "Boot noise", "Captured on 22.x sticks").
 const HUAWEI_NOISE: &[&str] = &[
-    "^RSSI", "^HCSQ", "^SRVST", "^SIMST", "^MODE", "^NWTIME", "^HWNAT", "^DSFLOWRPT", "^CSNR",
+    "^RSSI",
+    "^HCSQ",
+    "^SRVST",
+    "^SIMST",
+    "^MODE",
+    "^NWTIME",
+    "^HWNAT",
+    "^DSFLOWRPT",
+    "^CSNR",
 ];
 
 /// The table, most specific rows first (the first match wins). Sources: docs/real-modems.md.
@@ -250,7 +258,10 @@ mod tests {
         assert_eq!(sim800.cnmi, vec!["2,1,0,1,0".to_owned()]);
         let other = Quirks::select(Some("Telit"), Some("LE910"), &QuirksOverride::default());
         assert_eq!(other.profile, "generic");
-        assert_eq!(other, Quirks::select(None, None, &QuirksOverride::default()));
+        assert_eq!(
+            other,
+            Quirks::select(None, None, &QuirksOverride::default())
+        );
     }
 
     #[test]

@@ -86,10 +86,16 @@ pub fn spawn_with(
     let mut initial = ModemState::new(&config.name, &config.device);
     initial.allow_roaming = config.allow_roaming;
     let (state_tx, state_rx) = watch::channel(initial);
-    let handle = ModemHandle::new(&config.name, request_tx, state_rx.clone());
+    let ussd = std::sync::Arc::new(crate::ussd::Tap::default());
+    let handle = ModemHandle::new(
+        &config.name,
+        request_tx,
+        state_rx.clone(),
+        std::sync::Arc::clone(&ussd),
+    );
     let span = info_span!("modem", name = %config.name);
     let task = ModemTask {
-        outbox: UrcOutbox::new(urc_tx, config.urc_queue.max(1)),
+        outbox: UrcOutbox::new(urc_tx, config.urc_queue.max(1)).with_ussd_tap(ussd),
         config,
         connector: Box::new(connector),
         requests: request_rx,
@@ -311,14 +317,10 @@ impl ModemTask {
         if self.quirks_logged.as_deref() != Some(summary.as_str()) {
             info!(
                 "using quirks for {}: {}",
-                report
-                    .identity
-                    .model
-                    .as_deref()
-                    .map_or(report.quirks.profile.clone(), |model| format!(
-                        "{} ({model})",
-                        report.quirks.profile
-                    )),
+                report.identity.model.as_deref().map_or(
+                    report.quirks.profile.clone(),
+                    |model| format!("{} ({model})", report.quirks.profile)
+                ),
                 report.quirks
             );
             self.quirks_logged = Some(summary);
@@ -444,9 +446,11 @@ impl ModemTask {
                     crate::escalation::Outcome::Answered => continue,
                     crate::escalation::Outcome::WasReset => return Exit::Reinit,
                     crate::escalation::Outcome::Reopen => {
-                        return Exit::Lost(link.dead.take().unwrap_or(ModemError::NotResponding {
-                            count,
-                        }));
+                        return Exit::Lost(
+                            link.dead
+                                .take()
+                                .unwrap_or(ModemError::NotResponding { count }),
+                        );
                     }
                 }
             }

@@ -6,10 +6,13 @@
 //! the database through `conductor-store` and reads time from `conductor_gateway::Clock`.
 #![warn(missing_docs)]
 
+pub mod alert_sms;
 pub mod alerts;
 pub mod backup;
+pub mod import;
 pub mod lock;
 pub mod restore;
 pub mod retention;
 pub mod schedule;
+pub mod scripts;
 pub mod stats;

@@ -21,6 +21,10 @@
 //! {"op":"fault","fault":"garbage","bytes":32}   {"op":"fault","fault":"reboot"}
 //! {"op":"clear_fault","modem":"modem0","fault":"unplug"}   (no "fault": clear all)
 //! {"op":"status_report","delay_ms":500,"status":0,"enabled":true}
+//! {"op":"call","modem":"modem0","from":"+33612345678","rings":3,"interval_ms":1000}
+//! {"op":"calls","modem":"modem0"}          (each call: from, rings, outcome, rejected_with)
+//! {"op":"ussd","modem":"modem0","code":"*100#","text":"Your balance is 3.10 EUR"}
+//! {"op":"ussd","modem":"modem0"}           (the codes received; "text": null resets a code)
 //! ```
 
 use serde::Deserialize;
@@ -103,6 +107,41 @@ pub enum Request {
         #[serde(default)]
         fault: Option<FaultKind>,
     },
+    /// An incoming voice call: `rings` RINGs (with `+CLIP` while `AT+CLIP=1`) every
+    /// `interval_ms`, until the caller gives up or the modem hangs up.
+    Call {
+        /// Target modem.
+        #[serde(default)]
+        modem: Option<String>,
+        /// The caller; empty for a withheld number.
+        #[serde(default)]
+        from: Option<String>,
+        /// RINGs before the caller gives up. Default 3.
+        #[serde(default)]
+        rings: Option<u32>,
+        /// Time between RINGs, milliseconds. Default 2000.
+        #[serde(default)]
+        interval_ms: Option<u64>,
+    },
+    /// The calls a modem got and what became of them.
+    Calls {
+        /// Which modem.
+        #[serde(default)]
+        modem: Option<String>,
+    },
+    /// Sets the answer to a USSD `code` (with `text`; `null` resets it), and lists the codes
+    /// the modem was sent.
+    Ussd {
+        /// Which modem.
+        #[serde(default)]
+        modem: Option<String>,
+        /// The code to answer differently.
+        #[serde(default)]
+        code: Option<String>,
+        /// Its answer.
+        #[serde(default)]
+        text: Option<String>,
+    },
     /// Change (and show) the status report settings.
     StatusReport {
         /// Send reports at all.
@@ -184,6 +223,64 @@ pub async fn execute(simulator: &Simulator, request: Request) -> Value {
                 .await
             {
                 Ok(()) => json!({ "ok": true }),
+                Err(e) => failure(e),
+            }
+        }
+        Request::Call {
+            modem,
+            from,
+            rings,
+            interval_ms,
+        } => {
+            let key = modem.unwrap_or_else(first);
+            let from = from.unwrap_or_else(|| DEFAULT_SENDER.to_owned());
+            let interval = std::time::Duration::from_millis(interval_ms.unwrap_or(2000));
+            let rings = rings.unwrap_or(3);
+            let result = simulator
+                .with(|network, now| {
+                    let id = network.find(&key)?;
+                    if let Some(modem) = network.modem_mut(id) {
+                        modem.incoming_call(now, &from, rings, interval);
+                    }
+                    Ok::<_, crate::network::NetworkError>(())
+                })
+                .await;
+            match result {
+                Ok(()) => json!({ "ok": true }),
+                Err(e) => failure(e),
+            }
+        }
+        Request::Calls { modem } => {
+            let key = modem.unwrap_or_else(first);
+            let result = simulator
+                .with(|network, _| {
+                    let id = network.find(&key)?;
+                    Ok::<_, crate::network::NetworkError>(
+                        network.modem(id).map(|m| m.calls().to_vec()).unwrap_or_default(),
+                    )
+                })
+                .await;
+            match result {
+                Ok(calls) => json!({ "ok": true, "calls": to_value(&calls) }),
+                Err(e) => failure(e),
+            }
+        }
+        Request::Ussd { modem, code, text } => {
+            let key = modem.unwrap_or_else(first);
+            let result = simulator
+                .with(|network, _| {
+                    let id = network.find(&key)?;
+                    let Some(modem) = network.modem_mut(id) else {
+                        return Ok(Vec::new());
+                    };
+                    if let Some(code) = &code {
+                        modem.set_ussd_answer(code, text.as_deref());
+                    }
+                    Ok::<_, crate::network::NetworkError>(modem.ussd_requests().to_vec())
+                })
+                .await;
+            match result {
+                Ok(requests) => json!({ "ok": true, "requests": requests }),
                 Err(e) => failure(e),
             }
         }

@@ -413,7 +413,10 @@ mod tests {
         assert_eq!(state.sim_refusal(t0, "+CIMI"), Some(SimRefusal::Cme(10)));
         state.no_sim = None;
         assert_eq!(state.expire(t0 + Duration::from_secs(10)), (false, true));
-        assert_eq!(state.sim_refusal(t0 + Duration::from_secs(10), "+CPIN"), None);
+        assert_eq!(
+            state.sim_refusal(t0 + Duration::from_secs(10), "+CPIN"),
+            None
+        );
     }
 
     #[test]

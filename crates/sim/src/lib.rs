@@ -71,6 +71,7 @@ pub use network::{
 pub use personality::Personality;
 pub use serve::{Endpoints, ModemEndpoint, RunningSimulator, SimError, Simulator, serve, spawn};
 pub use virtual_modem::{ModemOptions, SendLatency, VirtualModem};
+pub use commands::ussd::{CallRecord, DEFAULT_BALANCE_TEXT};
 
 /// One more modem on the network, besides the first one that [`SimulatorConfig`]'s own fields
 /// describe.

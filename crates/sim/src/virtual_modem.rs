@@ -449,6 +449,8 @@ pub struct VirtualModem {
     /// `AT+CPIN=` commands received since the modem was created (wrong ones included), so
     /// tests can check that a driver never tries a rejected PIN again.
     pin_attempts: u32,
+    /// Calls and USSD (`commands/ussd.rs`).
+    pub(crate) telephony: crate::commands::ussd::Telephony,
 }
 
 impl VirtualModem {
@@ -503,6 +505,7 @@ impl VirtualModem {
             noise_turn: 0,
             reboot_after_reply: false,
             pin_attempts: 0,
+            telephony: Default::default(),
             personality: p,
             options,
         }
@@ -677,6 +680,7 @@ impl VirtualModem {
         if self.pending.as_ref().is_some_and(|p| now >= p.due) {
             self.complete_send(now);
         }
+        self.ring_if_due(now);
         if let Some((deadline, _)) = &self.awaiting_ack
             && now >= *deadline
         {
@@ -860,6 +864,7 @@ impl VirtualModem {
             self.registered_at,
             self.noise_next,
             self.faults.next_deadline(),
+            self.telephony.deadline(),
         ]
         .into_iter()
         .flatten()

@@ -199,6 +199,74 @@ pub enum StoreError {
         source: rusqlite::Error,
     },
 
+    /// A PostgreSQL statement failed (or the server went away), with what the store was doing.
+    #[error(
+        "PostgreSQL error on {target} while {doing}: {source}; check that the server is up and \
+         reachable and that the user may write the database"
+    )]
+    Postgres {
+        /// `host:port/database`, without the password.
+        target: String,
+        /// The operation.
+        doing: &'static str,
+        /// What the client or server said.
+        #[source]
+        source: tokio_postgres::Error,
+    },
+
+    /// No PostgreSQL connection could be had (server down, refused, pool timed out).
+    #[error(
+        "cannot connect to PostgreSQL at {target} while {doing}: {detail}; check database.url \
+         (host, port, user, password, database name) and that the server is running"
+    )]
+    PostgresUnavailable {
+        /// `host:port/database`, without the password.
+        target: String,
+        /// The operation.
+        doing: &'static str,
+        /// What went wrong.
+        detail: String,
+    },
+
+    /// A PostgreSQL migration failed; the database stays at the previous version.
+    #[error(
+        "migration {version} ({name}) failed on PostgreSQL {target}: {source}; the database was \
+         left at version {}", version - 1
+    )]
+    PostgresMigration {
+        /// `host:port/database`.
+        target: String,
+        /// The migration's number.
+        version: i64,
+        /// The migration's name.
+        name: &'static str,
+        /// What the server said.
+        #[source]
+        source: tokio_postgres::Error,
+    },
+
+    /// The PostgreSQL database already has a `messages` table that no Conductor migration
+    /// created.
+    #[error(
+        "PostgreSQL database {target} already has a `messages` table that Conductor did not \
+         create: point database.url at a new, empty database (CREATE DATABASE conductor)"
+    )]
+    PostgresForeignSchema {
+        /// `host:port/database`.
+        target: String,
+    },
+
+    /// The operation has no PostgreSQL implementation yet (issue 9 is being done in steps; the
+    /// crate docs list what works).
+    #[error(
+        "{operation} is not available on PostgreSQL yet: use a SQLite database (database.path) \
+         for it, or a newer conductor"
+    )]
+    NotOnPostgres {
+        /// What was attempted, for people.
+        operation: &'static str,
+    },
+
     /// A blocking database task panicked or was cancelled (a bug: please report it).
     #[error("internal store error while {doing}: {detail} (this is a bug in conductor)")]
     Internal {
@@ -241,6 +309,9 @@ impl StoreError {
     /// Whether trying again later may succeed (a lock held too long, a full disk), as opposed
     /// to a bug, bad input or a broken database.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Busy { .. } | Self::DiskFull { .. })
+        matches!(
+            self,
+            Self::Busy { .. } | Self::DiskFull { .. } | Self::PostgresUnavailable { .. }
+        ) || matches!(self, Self::Postgres { source, .. } if source.is_closed())
     }
 }

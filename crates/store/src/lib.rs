@@ -40,6 +40,26 @@
 //!   backend implements them natively (SQLite on blocking threads, PostgreSQL with
 //!   `SELECT … FOR UPDATE SKIP LOCKED`) and the shared types stay in [`model`].
 //!
+//! # PostgreSQL (issue 9, preview)
+//! `Store::open_url("postgres://user:password@host:port/database")` opens the second backend,
+//! `postgres` (tokio-postgres on a small deadpool pool, no TLS yet). The schema is the same
+//! tables and columns as SQLite (`migrations/postgres/`, times as `timestamptz`, 0/1 flags as
+//! `boolean`), migrated at start under an advisory lock. Ported natively (async, one transaction
+//! per call): `queue_outbound`, `queue_outbound_batch` (without an `Idempotency-Key`),
+//! `claim_due` (`FOR UPDATE SKIP LOCKED`: expiry, failures, numbers, size, block list,
+//! duplicates, quiet hours, pinning and routing; not the sending limits), `part_sending`,
+//! `part_sent`, `part_rejected`, `part_ambiguous`, `recover_interrupted`, `requeue`, `cancel`,
+//! `store_inbound_single`, `sim_deletions_due`, `oldest_sim_copies`, `sim_copy_deleted`,
+//! `mark_read`, `record_status_report`, `upsert_modem_status`, `modem_statuses`, `append_event`,
+//! `history`, `events_since`, `totals`, `list`, `message`, `check_writable`, `checkpoint` (a no-op)
+//! and `watch_external_changes` (`LISTEN`/`NOTIFY`, a periodic wake as safety net).
+//! Everything else returns [`StoreError::NotOnPostgres`] naming the operation, never a panic:
+//! long-message reassembly (`store_inbound_part`, `flush_incomplete`), `store_undecodable`,
+//! sending limits in `claim_due` and `limit_usage`, `data_version`, the block list, held counts,
+//! idempotency keys, webhooks, volume and latency figures, stats, alerts, backups, retention and
+//! the toolbox. Modem leases and takeover are not there yet either: `recover_interrupted` must run
+//! before any node claims.
+//!
 //! # How SQLite is driven
 //! rusqlite is synchronous, so every call runs on tokio's blocking pool
 //! (`spawn_blocking`): one writer connection behind a mutex (SQLite allows one writer anyway,
@@ -57,6 +77,8 @@
 //! - `migrate` applies the forward-only migrations under `migrations/sqlite/`.
 //! - [`maintenance`] holds online backups, database file checks and retention.
 //! - `sqlite` is the SQLite backend, one module per operation family.
+//! - `postgres` is the PostgreSQL backend, same layout; its migrations are under
+//!   `migrations/postgres/`.
 //! - [`Store`] and [`ChangeWatcher`] are the handles the gateway and the CLI use.
 //! - [`stats`] and [`alerts`] hold `conductor stats`' aggregates and the alert episodes
 //!   (conductor-ops).
@@ -70,9 +92,11 @@ pub mod maintenance;
 mod migrate;
 pub mod model;
 pub mod policy;
+mod postgres;
 mod sqlite;
 pub mod stats;
 mod store;
+pub mod toolbox;
 pub mod types;
 
 pub use alerts::{Alert, NewAlert, QueueBacklog, SendOutcomes};
@@ -90,6 +114,7 @@ pub use migrate::SCHEMA_VERSION;
 pub use model::*;
 pub use stats::{FailureCount, LatencySummary, PeriodFigures, StatsQuery, TimeRange};
 pub use store::{ChangeWatcher, Checkpoint, Store, StoreOptions};
+pub use toolbox::{ImportOutcome, ImportedMessage};
 pub use types::{Direction, MessageId, ModemId, SqlTime, Status, normalize_number};
 
 /// Results of store operations.

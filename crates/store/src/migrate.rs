@@ -51,6 +51,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "sending_policy",
         sql: include_str!("../migrations/sqlite/0005_sending_policy.sql"),
     },
+    Migration {
+        version: 6,
+        name: "toolbox",
+        sql: include_str!("../migrations/sqlite/0006_toolbox.sql"),
+    },
 ];
 
 /// Migrations that rebuild a table other tables reference (SQLite cannot alter a CHECK): they
@@ -60,7 +65,7 @@ const MIGRATIONS: &[Migration] = &[
 const REBUILDS_TABLES: &[i64] = &[5];
 
 /// The schema version this build creates and understands.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// Brings the database at `path` (open on `conn`) to [`SCHEMA_VERSION`].
 pub(crate) fn migrate(

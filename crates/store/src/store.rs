@@ -19,6 +19,7 @@ use crate::model::{
     MessageDetail, ModemStatus, NewEvent, NewOutbound, PartSending, Recovered, ReportOutcome,
     Retry, SimCopy, StatusReportIn, Stored, StoredPart, Total, UndecodablePdu,
 };
+use crate::postgres::{self, Postgres};
 use crate::sqlite::{self, Sqlite};
 use crate::types::{MessageId, ModemId, Status};
 
@@ -54,9 +55,11 @@ pub struct Checkpoint {
     pub checkpointed_frames: i64,
 }
 
-/// The backends. PostgreSQL becomes a second variant; nothing outside this crate changes.
+/// The backends; nothing outside this crate knows which one it has.
 enum Backend {
     Sqlite(Sqlite),
+    /// Several nodes on one database (issue 9, preview: see the crate docs for what is ported).
+    Postgres(Postgres),
 }
 
 /// The message store: cheap to clone, safe to share between tasks.
@@ -69,6 +72,10 @@ impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &*self.backend {
             Backend::Sqlite(db) => f.debug_struct("Store").field("sqlite", &db.path()).finish(),
+            Backend::Postgres(db) => f
+                .debug_struct("Store")
+                .field("postgres", &db.target())
+                .finish(),
         }
     }
 }
@@ -89,7 +96,8 @@ impl Store {
     }
 
     /// Opens `database.url`: `sqlite:///abs/path.db`, `sqlite://relative.db`, or a plain path.
-    /// `postgres://` is recognised and refused until that backend exists.
+    /// `postgres://user:password@host:port/database` (or `postgresql://`) opens PostgreSQL
+    /// (preview; see the crate docs for what is ported).
     pub async fn open_url(url: &str, options: StoreOptions) -> Result<Self, StoreError> {
         if let Some(path) = url.strip_prefix("sqlite://") {
             let path = path.split('?').next().unwrap_or_default();
@@ -102,9 +110,9 @@ impl Store {
             return Self::open_sqlite(path, options).await;
         }
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Err(StoreError::UnsupportedUrl {
-                url: url.to_owned(),
-                detail: "this build has no PostgreSQL backend yet",
+            let db = Postgres::open(url, &options).await?;
+            return Ok(Self {
+                backend: Arc::new(Backend::Postgres(db)),
             });
         }
         if url.contains("://") {
@@ -120,19 +128,25 @@ impl Store {
     pub fn sqlite_path(&self) -> Option<&Path> {
         match &*self.backend {
             Backend::Sqlite(db) => Some(db.path()),
+            Backend::Postgres(_) => None,
         }
     }
 
     /// Runs `f` against the SQLite backend on the blocking pool (also used by the `impl Store`
-    /// blocks in `crate::stats`, `crate::alerts` and `crate::maintenance`).
+    /// blocks in `crate::stats`, `crate::alerts` and `crate::maintenance`). On PostgreSQL every
+    /// operation that reaches this is one not ported yet: [`StoreError::NotOnPostgres`].
     pub(crate) async fn run<T, F>(&self, doing: &'static str, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Sqlite) -> Result<T, StoreError> + Send + 'static,
     {
+        if let Backend::Postgres(_) = &*self.backend {
+            return Err(StoreError::NotOnPostgres { operation: doing });
+        }
         let backend = Arc::clone(&self.backend);
         tokio::task::spawn_blocking(move || match &*backend {
             Backend::Sqlite(db) => f(db),
+            Backend::Postgres(_) => Err(StoreError::NotOnPostgres { operation: doing }),
         })
         .await
         .map_err(|e| joined(doing, e))?
@@ -144,6 +158,9 @@ impl Store {
     /// with `newly_created: false` (promise 2). Committed when this returns (promise 1).
     pub async fn store_inbound_single(&self, sms: InboundSms) -> Result<Stored, StoreError> {
         const DOING: &str = "storing an inbound message";
+        if let Backend::Postgres(pg) = &*self.backend {
+            return postgres::in_tx!(pg, DOING, |tx| postgres::inbound::store_single(&tx, &sms));
+        }
         self.run(DOING, move |db| {
             db.write(DOING, |c| sqlite::inbound::store_single(c, &sms))
         })
@@ -202,6 +219,9 @@ impl Store {
         policy: DeletePolicy,
     ) -> Result<Vec<SimCopy>, StoreError> {
         const DOING: &str = "listing SIM copies due for deletion";
+        if let Backend::Postgres(pg) = &*self.backend {
+            return postgres::in_tx!(pg, DOING, |tx| postgres::inbound::sim_deletions_due(&tx, &modem, policy));
+        }
         self.run(DOING, move |db| {
             db.read(DOING, |c| {
                 sqlite::inbound::sim_deletions_due(c, &modem, policy)
@@ -218,6 +238,9 @@ impl Store {
         n: usize,
     ) -> Result<Vec<SimCopy>, StoreError> {
         const DOING: &str = "listing the oldest SIM copies";
+        if let Backend::Postgres(pg) = &*self.backend {
+            return postgres::in_tx!(pg, DOING, |tx| postgres::inbound::oldest_sim_copies(&tx, &modem, n));
+        }
         self.run(DOING, move |db| {
             db.read(DOING, |c| sqlite::inbound::oldest_sim_copies(c, &modem, n))
         })
@@ -236,6 +259,9 @@ impl Store {
         now: Timestamp,
     ) -> Result<bool, StoreError> {
         const DOING: &str = "recording a SIM deletion";
+        if let Backend::Postgres(pg) = &*self.backend {
+            return postgres::in_tx!(pg, DOING, |tx| postgres::inbound::sim_copy_deleted(&tx, &modem, &storage, slot, &fingerprint, now));
+        }
         self.run(DOING, move |db| {
             db.write(DOING, |c| {
                 sqlite::inbound::sim_copy_deleted(c, &modem, &storage, slot, &fingerprint, now)
@@ -253,6 +279,9 @@ impl Store {
         now: Timestamp,
     ) -> Result<MessageId, StoreError> {
         const DOING: &str = "queueing a message";
+        if let Backend::Postgres(pg) = &*self.backend {
+            return postgres::in_tx!(pg, DOING, |tx| postgres::outbound::queue(&tx, &message, now));
+        }
         self.run(DOING, move |db| {
             db.write(DOING, |c| sqlite::outbound::queue(c, &message, now))
         })
@@ -272,6 +301,9 @@ impl Store {
     /// returns.
     pub async fn claim_due(&self, request: ClaimRequest) -> Result<Claimed, StoreError> {
         const DOING: &str = "claiming queued messages";
+        if let Backend::Postgres(pg) = &*self.backend {
+            return postgres::in_tx!(pg, DOING, |tx| postgres::outbound::claim(pg, &tx, &request));
+        }
         self.run(DOING, move |db| {
             db.write(DOING, |c| sqlite::outbound::claim(db, c, &request))
         })
@@ -288,6 +320,9 @@ impl Store {
         now: Timestamp,
     ) -> Result<(), StoreError> {
         const DOING: &str = "recording a part being sent";
+        if let Backend::Postgres(pg) = &*self.backend {
+            return postgres::in_tx!(pg, DOING, |tx| postgres::outbound::part_sending(&tx, id, &part, now));
+        }
         self.run(DOING, move |db| {
             db.write(DOING, |c| sqlite::outbound::part_sending(c, id, &part, now))
         })
@@ -304,6 +339,9 @@ impl Store {
         now: Timestamp,
     ) -> Result<Status, StoreError> {
         const DOING: &str = "recording a sent part";
+        if let Backend::Postgres(pg) = &*self.backend {
+            return postgres::in_tx!(pg, DOING, |tx| postgres::outbound::part_sent(&tx, id, seq, message_ref, now));
+        }
         self.run(DOING, move |db| {
             db.write(DOING, |c| {
                 sqlite::outbound::part_sent(c, id, seq, message_ref, now)
@@ -324,6 +362,9 @@ impl Store {
         now: Timestamp,
     ) -> Result<Status, StoreError> {
         const DOING: &str = "recording a rejected part";
+        if let Backend::Postgres(pg) = &*self.backend {
+            return postgres::in_tx!(pg, DOING, |tx| postgres::outbound::part_rejected(&tx, id, seq, &reason, retry, now));
+        }
         self.run(DOING, move |db| {
             db.write(DOING, |c| {
                 sqlite::outbound::part_rejected(c, id, seq, &reason, retry, now)
@@ -342,6 +383,9 @@ impl Store {
         now: Timestamp,
     ) -> Result<(), StoreError> {
         const DOING: &str = "recording an ambiguous send";
+        if let Backend::Postgres(pg) = &*self.backend {
+            return postgres::in_tx!(pg, DOING, |tx| postgres::outbound::part_ambiguous(&tx, id, seq, &reason, now));
+        }
         self.run(DOING, move |db| {
             db.write(DOING, |c| {
                 sqlite::outbound::part_ambiguous(c, id, seq, &reason, now)
@@ -360,6 +404,9 @@ impl Store {
         at_least_once: bool,
     ) -> Result<Recovered, StoreError> {
         const DOING: &str = "recovering interrupted sends";
+        if let Backend::Postgres(pg) = &*self.backend {
+            return postgres::in_tx!(pg, DOING, |tx| postgres::outbound::recover_interrupted(&tx, now, at_least_once));
+        }
         self.run(DOING, move |db| {
             db.write(DOING, |c| {
                 sqlite::outbound::recover_interrupted(c, now, at_least_once)
@@ -372,6 +419,9 @@ impl Store {
     /// (`allow_duplicate` is set so it is not caught as a duplicate of itself).
     pub async fn requeue(&self, id: MessageId, now: Timestamp) -> Result<(), StoreError> {
         const DOING: &str = "requeueing a message";
+        if let Backend::Postgres(pg) = &*self.backend {
+            return postgres::in_tx!(pg, DOING, |tx| postgres::outbound::requeue(&tx, id, now));
+        }
         self.run(DOING, move |db| {
             db.write(DOING, |c| sqlite::outbound::requeue(c, id, now))
         })
@@ -381,6 +431,9 @@ impl Store {
     /// Cancels a `queued` row.
     pub async fn cancel(&self, id: MessageId, now: Timestamp) -> Result<(), StoreError> {
         const DOING: &str = "cancelling a message";
+        if let Backend::Postgres(pg) = &*self.backend {
+            return postgres::in_tx!(pg, DOING, |tx| postgres::outbound::cancel(&tx, id, now));
+        }
         self.run(DOING, move |db| {
             db.write(DOING, |c| sqlite::outbound::cancel(c, id, now))
         })
@@ -395,6 +448,9 @@ impl Store {
         now: Timestamp,
     ) -> Result<Vec<MessageId>, StoreError> {
         const DOING: &str = "marking messages read";
+        if let Backend::Postgres(pg) = &*self.backend {
+            return postgres::in_tx!(pg, DOING, |tx| postgres::inbound::mark_read(&tx, &ids, now));
+        }
         self.run(DOING, move |db| {
             db.write(DOING, |c| sqlite::inbound::mark_read(c, &ids, now))
         })
@@ -412,6 +468,9 @@ impl Store {
         report: StatusReportIn,
     ) -> Result<ReportOutcome, StoreError> {
         const DOING: &str = "recording a status report";
+        if let Backend::Postgres(pg) = &*self.backend {
+            return postgres::in_tx!(pg, DOING, |tx| postgres::reports::record(&tx, &report));
+        }
         self.run(DOING, move |db| {
             db.write(DOING, |c| sqlite::reports::record(c, &report))
         })
@@ -423,6 +482,9 @@ impl Store {
     /// Writes a modem's status row (replacing the previous one and its storage figures).
     pub async fn upsert_modem_status(&self, status: ModemStatus) -> Result<(), StoreError> {
         const DOING: &str = "recording modem status";
+        if let Backend::Postgres(pg) = &*self.backend {
+            return postgres::in_tx!(pg, DOING, |tx| postgres::query::upsert_modem_status(&tx, &status));
+        }
         self.run(DOING, move |db| {
             db.write(DOING, |c| sqlite::query::upsert_modem_status(c, &status))
         })
@@ -432,6 +494,9 @@ impl Store {
     /// Every modem's last recorded status, by id.
     pub async fn modem_statuses(&self) -> Result<Vec<ModemStatus>, StoreError> {
         const DOING: &str = "reading modem status";
+        if let Backend::Postgres(pg) = &*self.backend {
+            return postgres::in_tx!(pg, DOING, |tx| postgres::query::modem_statuses(&tx));
+        }
         self.run(DOING, move |db| {
             db.read(DOING, sqlite::query::modem_statuses)
         })
@@ -441,6 +506,9 @@ impl Store {
     /// Appends an event to the history; returns its id.
     pub async fn append_event(&self, event: NewEvent) -> Result<i64, StoreError> {
         const DOING: &str = "recording an event";
+        if let Backend::Postgres(pg) = &*self.backend {
+            return postgres::in_tx!(pg, DOING, |tx| postgres::query::append_event(&tx, &event));
+        }
         self.run(DOING, move |db| {
             db.write(DOING, |c| sqlite::query::append_event(c, &event))
         })
@@ -450,6 +518,9 @@ impl Store {
     /// A message's events, oldest first.
     pub async fn history(&self, id: MessageId) -> Result<Vec<Event>, StoreError> {
         const DOING: &str = "reading a message's history";
+        if let Backend::Postgres(pg) = &*self.backend {
+            return postgres::in_tx!(pg, DOING, |tx| postgres::query::history(&tx, id));
+        }
         self.run(DOING, move |db| {
             db.read(DOING, |c| sqlite::query::history(c, id))
         })
@@ -463,6 +534,9 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<Event>, StoreError> {
         const DOING: &str = "reading events";
+        if let Backend::Postgres(pg) = &*self.backend {
+            return postgres::in_tx!(pg, DOING, |tx| postgres::query::events_since(&tx, after_id, limit));
+        }
         self.run(DOING, move |db| {
             db.read(DOING, |c| sqlite::query::events_since(c, after_id, limit))
         })
@@ -474,6 +548,9 @@ impl Store {
     /// Message counts by direction and status (CLI `status`).
     pub async fn totals(&self) -> Result<Vec<Total>, StoreError> {
         const DOING: &str = "counting messages";
+        if let Backend::Postgres(pg) = &*self.backend {
+            return postgres::in_tx!(pg, DOING, |tx| postgres::query::totals(&tx));
+        }
         self.run(DOING, move |db| db.read(DOING, sqlite::query::totals))
             .await
     }
@@ -481,6 +558,9 @@ impl Store {
     /// Messages matching `filter`, newest first (CLI `list`).
     pub async fn list(&self, filter: ListFilter) -> Result<Vec<Message>, StoreError> {
         const DOING: &str = "listing messages";
+        if let Backend::Postgres(pg) = &*self.backend {
+            return postgres::in_tx!(pg, DOING, |tx| postgres::query::list(&tx, &filter));
+        }
         self.run(DOING, move |db| {
             db.read(DOING, |c| sqlite::query::list(c, &filter))
         })
@@ -490,6 +570,9 @@ impl Store {
     /// One message with its parts, status reports and history (CLI `show`); None if absent.
     pub async fn message(&self, id: MessageId) -> Result<Option<MessageDetail>, StoreError> {
         const DOING: &str = "reading a message";
+        if let Backend::Postgres(pg) = &*self.backend {
+            return postgres::in_tx!(pg, DOING, |tx| postgres::query::message(&tx, id));
+        }
         self.run(DOING, move |db| {
             db.read(DOING, |c| sqlite::query::message(c, id))
         })
@@ -511,17 +594,30 @@ impl Store {
         &self,
         interval: Duration,
     ) -> Result<ChangeWatcher, StoreError> {
+        if let Backend::Postgres(pg) = &*self.backend {
+            // LISTEN/NOTIFY instead of polling; `interval` does not apply.
+            return Ok(ChangeWatcher {
+                store: self.clone(),
+                interval,
+                last: 0,
+                listener: Some(postgres::watch::Listener::start(pg).await?),
+            });
+        }
         let last = self.data_version().await?;
         Ok(ChangeWatcher {
             store: self.clone(),
             interval,
             last,
+            listener: None,
         })
     }
 
     /// Checks that the database takes writes (the `health` check): takes the write lock and
     /// releases it without changing anything.
     pub async fn check_writable(&self) -> Result<(), StoreError> {
+        if let Backend::Postgres(pg) = &*self.backend {
+            return pg.check_writable().await;
+        }
         self.run("checking that the database is writable", |db| {
             db.check_writable()
         })
@@ -530,6 +626,14 @@ impl Store {
 
     /// Copies the WAL back into the database file and truncates it (shutdown, before a backup).
     pub async fn checkpoint(&self) -> Result<Checkpoint, StoreError> {
+        if let Backend::Postgres(_) = &*self.backend {
+            // The server owns its write-ahead log; there is nothing to copy back.
+            return Ok(Checkpoint {
+                complete: true,
+                wal_frames: 0,
+                checkpointed_frames: 0,
+            });
+        }
         self.run("checkpointing", |db| db.checkpoint()).await
     }
 
@@ -550,6 +654,9 @@ impl Store {
         now: Timestamp,
     ) -> Result<crate::api::QueueOutcome, StoreError> {
         const DOING: &str = "queueing messages";
+        if let Backend::Postgres(pg) = &*self.backend {
+            return postgres::in_tx!(pg, DOING, |tx| postgres::outbound::queue_batch(&tx, &messages, key.as_ref(), now));
+        }
         self.run(DOING, move |db| {
             db.write(DOING, |c| {
                 sqlite::api::queue_batch(c, &messages, key.as_ref(), now)
@@ -770,11 +877,16 @@ pub struct ChangeWatcher {
     store: Store,
     interval: Duration,
     last: i64,
+    /// PostgreSQL: the `LISTEN` session that replaces polling `data_version`.
+    listener: Option<postgres::watch::Listener>,
 }
 
 impl ChangeWatcher {
     /// Checks once: true when someone else committed since the last check.
     pub async fn poll(&mut self) -> Result<bool, StoreError> {
+        if let Some(listener) = &self.listener {
+            return Ok(listener.poll());
+        }
         let now = self.store.data_version().await?;
         let changed = now != self.last;
         self.last = now;
@@ -783,7 +895,13 @@ impl ChangeWatcher {
 
     /// Waits until someone else commits, checking every interval (tokio's clock, so tests
     /// with a paused clock control it). Cancel-safe: dropping the future loses nothing.
+    /// On PostgreSQL: until a notification from another writer arrives, or at most
+    /// `postgres::watch::SAFETY_NET` (the periodic scan).
     pub async fn changed(&mut self) -> Result<(), StoreError> {
+        if let Some(listener) = &self.listener {
+            listener.changed().await;
+            return Ok(());
+        }
         loop {
             if self.poll().await? {
                 return Ok(());

@@ -26,6 +26,7 @@ pub mod creg;
 pub mod csca;
 pub mod csq;
 pub mod identity;
+pub mod ussd;
 
 use crate::{InfoLine, InvalidCommand, ParseError, params};
 

@@ -8,4 +8,5 @@ mod robustness;
 mod sending;
 mod timeouts;
 mod urcs;
+mod ussd;
 mod util;

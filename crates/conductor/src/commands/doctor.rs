@@ -553,74 +553,27 @@ async fn backups(store: &Store, now: Timestamp, checks: &mut Checks) {
     }
 }
 
-/// Whether a process named ModemManager runs (Linux `/proc`).
-fn modem_manager_running() -> Option<bool> {
-    let entries = std::fs::read_dir("/proc").ok()?;
-    Some(entries.flatten().any(|entry| {
-        entry
-            .file_name()
-            .to_string_lossy()
-            .bytes()
-            .all(|b| b.is_ascii_digit())
-            && std::fs::read_to_string(entry.path().join("comm"))
-                .is_ok_and(|comm| comm.trim() == "ModemManager")
-    }))
-}
-
-/// USB vendor and product of a serial device (`/dev/ttyUSB2`, a `/dev/serial/by-id` link),
-/// read from sysfs.
-fn usb_ids(device: &str) -> Option<(String, String)> {
-    let real = std::fs::canonicalize(device).ok()?;
-    let name = real.file_name()?.to_string_lossy().into_owned();
-    let mut dir = std::fs::canonicalize(Path::new("/sys/class/tty").join(name).join("device")).ok();
-    while let Some(current) = dir {
-        let vendor = std::fs::read_to_string(current.join("idVendor"));
-        let product = std::fs::read_to_string(current.join("idProduct"));
-        if let (Ok(vendor), Ok(product)) = (vendor, product) {
-            return Some((vendor.trim().to_owned(), product.trim().to_owned()));
-        }
-        dir = current.parent().map(Path::to_path_buf);
-    }
-    None
-}
-
+/// ModemManager grabs modem ports; the advice and the udev rule come from the same code as
+/// `modem scan` and the daemon's start-up warning (`conductor_modem::host`).
 fn modem_manager(config: &Config, checks: &mut Checks) {
-    match modem_manager_running() {
-        None => checks.push("modemmanager", Level::Skip, "no /proc here; not checked"),
-        Some(false) => checks.push("modemmanager", Level::Ok, "not running"),
-        Some(true) => {
-            let mut rules = Vec::new();
-            for modem in &config.file.modems {
-                if modem.device.contains("://") {
-                    continue;
-                }
-                let rule = match usb_ids(&modem.device) {
-                    Some((vendor, product)) => format!(
-                        "ATTRS{{idVendor}}==\"{vendor}\", ATTRS{{idProduct}}==\"{product}\", \
-                         ENV{{ID_MM_DEVICE_IGNORE}}=\"1\"   # {}",
-                        modem.id
-                    ),
-                    None => format!(
-                        "ATTRS{{idVendor}}==\"VVVV\", ATTRS{{idProduct}}==\"PPPP\", \
-                         ENV{{ID_MM_DEVICE_IGNORE}}=\"1\"   # {}: ids from `udevadm info -a -n {}`",
-                        modem.id, modem.device
-                    ),
-                };
-                rules.push(rule);
-            }
-            let mut fix = String::from(
-                "ModemManager opens modem ports and breaks the daemon's AT conversation: \
-                 `sudo systemctl disable --now ModemManager`, or make it ignore the modems \
-                 with /etc/udev/rules.d/77-conductor.rules:",
-            );
-            for rule in &rules {
-                fix.push('\n');
-                fix.push_str(rule);
-            }
-            fix.push_str(
-                "\nthen `sudo udevadm control --reload && sudo udevadm trigger` and restart \
-                 ModemManager",
-            );
+    use conductor_modem::host::{HostRoots, modem_manager, modem_manager_advice};
+    use conductor_modem::scan::usb_ids_of;
+    let roots = HostRoots::from_env();
+    if !roots.proc.is_dir() {
+        checks.push("modemmanager", Level::Skip, "no /proc here; not checked");
+        return;
+    }
+    match modem_manager(&roots) {
+        None => checks.push("modemmanager", Level::Ok, "not running"),
+        Some(manager) => {
+            let ids: Vec<(String, String)> = config
+                .file
+                .modems
+                .iter()
+                .filter(|m| !m.device.contains("://"))
+                .filter_map(|m| usb_ids_of(&roots, Path::new(&m.device)))
+                .collect();
+            let fix = modem_manager_advice(&manager, &ids);
             checks.fix("modemmanager", Level::Warn, "ModemManager is running", fix);
         }
     }

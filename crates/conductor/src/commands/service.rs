@@ -52,6 +52,8 @@ pub struct UnitSpec {
     pub writable: BTreeSet<PathBuf>,
     /// Device classes (`/proc/devices` names) to allow besides the usual serial ones.
     pub device_classes: BTreeSet<String>,
+    /// USB vendor/product ids of the configured modems, for `--modemmanager-ignore`.
+    pub usb_ids: Vec<(String, String)>,
 }
 
 /// Serial device classes most modems use: USB serial (`ttyUSB`, Huawei/ZTE/Sierra sticks
@@ -248,6 +250,9 @@ fn install(args: ServiceInstallArgs, overrides: &Overrides) -> Result<()> {
         });
     }
     println!("wrote {}", path.display());
+    if args.modemmanager_ignore {
+        write_udev_rule(&spec, &args)?;
+    }
     for dir in &spec.writable {
         if relative_to(dir, "/var/lib").is_some() || relative_to(dir, "/var/log").is_some() {
             continue; // systemd creates StateDirectory= and LogsDirectory= for the user.
@@ -286,6 +291,17 @@ fn install(args: ServiceInstallArgs, overrides: &Overrides) -> Result<()> {
 }
 
 fn uninstall(args: ServiceUninstallArgs) -> Result<()> {
+    // Only a rule this command wrote (its header says so) is ours to remove.
+    let rule = udev_rule_path(args.udev_dir.as_deref());
+    if std::fs::read_to_string(&rule).is_ok_and(|text| text.contains("conductor service install")) {
+        std::fs::remove_file(&rule).with_context(|| {
+            format!("cannot remove {}: run this as root (sudo)", rule.display())
+        })?;
+        println!(
+            "removed {} (ModemManager may open the modems again)",
+            rule.display()
+        );
+    }
     let unit_dir = args.unit_dir.unwrap_or_else(|| PathBuf::from(UNIT_DIR));
     let path = unit_dir.join(UNIT);
     let systemctl = !args.no_systemctl && has_systemctl();
@@ -365,7 +381,78 @@ fn spec(args: &ServiceInstallArgs, overrides: &Overrides) -> Result<UnitSpec> {
         user,
         writable: writable_folders(&config),
         device_classes: device_classes(&config),
+        usb_ids: usb_ids(&config),
     })
+}
+
+/// USB vendor/product ids of the configured serial modems that are plugged in now.
+fn usb_ids(config: &Config) -> Vec<(String, String)> {
+    let roots = conductor_modem::HostRoots::from_env();
+    let mut ids: Vec<(String, String)> = config
+        .file
+        .modems
+        .iter()
+        .filter(|m| !m.device.is_empty() && !m.device.contains("://"))
+        .filter_map(|m| conductor_modem::scan::usb_ids_of(&roots, Path::new(&m.device)))
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+/// The udev rules file that makes ModemManager ignore `ids` (issue 10, "Living with the host").
+fn udev_rules_file(ids: &[(String, String)]) -> String {
+    let mut text = String::from(
+        "# Written by `conductor service install --modemmanager-ignore`: ModemManager must not\n\
+         # open the modems Conductor drives. Removed by `conductor service uninstall`.\n",
+    );
+    for (vendor, product) in ids {
+        text.push_str(&conductor_modem::host::udev_rule(vendor, product));
+        text.push('\n');
+    }
+    text
+}
+
+/// Where the rule goes: `--udev-dir` (tests) or the directory of
+/// [`conductor_modem::host::UDEV_RULE_PATH`].
+fn udev_rule_path(dir: Option<&Path>) -> PathBuf {
+    let standard = Path::new(conductor_modem::host::UDEV_RULE_PATH);
+    match (dir, standard.file_name()) {
+        (Some(dir), Some(name)) => dir.join(name),
+        _ => standard.to_path_buf(),
+    }
+}
+
+fn write_udev_rule(spec: &UnitSpec, args: &ServiceInstallArgs) -> Result<()> {
+    if spec.usb_ids.is_empty() {
+        bail!(
+            "--modemmanager-ignore: none of the configured modems is a USB device plugged in \
+             now, so there are no ids for the rule. Plug the modem in (`conductor modem scan` \
+             lists it with its ids) and run this again, or write the rule from `conductor modem \
+             scan`'s advice yourself"
+        );
+    }
+    let path = udev_rule_path(args.udev_dir.as_deref());
+    std::fs::write(&path, udev_rules_file(&spec.usb_ids)).with_context(|| {
+        format!(
+            "cannot write the udev rule {}: run this as root (sudo)",
+            path.display()
+        )
+    })?;
+    println!("wrote {} (ModemManager ignores the modems)", path.display());
+    if !args.no_systemctl {
+        for step in [&["control", "--reload-rules"][..], &["trigger"][..]] {
+            if let Err(error) = run_tool("udevadm", step) {
+                println!(
+                    "udevadm {} failed ({error:#}): run `{}` yourself, then replug the modem",
+                    step.join(" "),
+                    conductor_modem::host::UDEV_RELOAD
+                );
+                break;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The folders the daemon writes, from the config: the database's, the log file's, and any
@@ -524,7 +611,23 @@ mod tests {
             .into_iter()
             .collect(),
             device_classes: BTreeSet::new(),
+            usb_ids: Vec::new(),
         }
+    }
+
+    #[test]
+    fn the_udev_rules_file_says_who_wrote_it_and_has_one_rule_per_dongle() {
+        let text = udev_rules_file(&[
+            ("12d1".into(), "1506".into()),
+            ("2c7c".into(), "0125".into()),
+        ]);
+        assert!(text.contains("conductor service install"), "{text}");
+        assert_eq!(
+            text.matches("ENV{ID_MM_DEVICE_IGNORE}=\"1\"").count(),
+            2,
+            "{text}"
+        );
+        assert!(text.contains("ATTRS{idVendor}==\"2c7c\""), "{text}");
     }
 
     #[test]

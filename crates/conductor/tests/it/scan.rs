@@ -535,3 +535,77 @@ fn modem_manager_is_warned_about_at_start_up_with_the_udev_rule() {
     })
     .unwrap_or_else(|log| panic!("the start-up log warns with the rule: {log}"));
 }
+
+#[test]
+fn service_install_writes_the_modemmanager_ignore_rule_for_the_configured_dongle_and_uninstall_removes_it()
+ {
+    let host = Host::new();
+    let device = host.usb_device("1-4", "12d1", "1506", "HUAWEI_MOBILE");
+    let interface = host.interface(&device, 2, "option");
+    // The tty node only has to exist: the rule comes from sysfs, nothing is opened.
+    host.usb_serial(
+        "ttyUSB2",
+        &interface,
+        "/dev/null",
+        Some("usb-HUAWEI-if02-port0"),
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (units, rules) = (dir.path().join("units"), dir.path().join("rules"));
+    for d in [&units, &rules] {
+        std::fs::create_dir(d).expect("dir");
+    }
+    let config = dir.path().join("config.json");
+    let by_id = host.dev().join("serial/by-id/usb-HUAWEI-if02-port0");
+    let file = json!({
+        "database": {"path": dir.path().join("gw.db")},
+        "modems": [{"id": "m1", "device": by_id}],
+    });
+    std::fs::write(&config, file.to_string()).expect("config");
+    let env = host.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let (config, units, rules) = (
+        config.display().to_string(),
+        units.display().to_string(),
+        rules.display().to_string(),
+    );
+    let install = crate::support::conductor_env(
+        &[
+            "service",
+            "install",
+            "--user",
+            "root",
+            "--config",
+            &config,
+            "--modemmanager-ignore",
+            "--unit-dir",
+            &units,
+            "--udev-dir",
+            &rules,
+            "--no-systemctl",
+        ],
+        &env,
+    );
+    assert!(install.status.success(), "{install:?}");
+    let rule_path = Path::new(&rules).join("77-conductor-modemmanager-ignore.rules");
+    let rule = std::fs::read_to_string(&rule_path).expect("the rule was written");
+    assert!(
+        rule.contains(
+            "ATTRS{idVendor}==\"12d1\", ATTRS{idProduct}==\"1506\", ENV{ID_MM_DEVICE_IGNORE}=\"1\""
+        ),
+        "{rule}"
+    );
+    let uninstall = crate::support::conductor_env(
+        &[
+            "service",
+            "uninstall",
+            "--unit-dir",
+            &units,
+            "--udev-dir",
+            &rules,
+            "--no-systemctl",
+        ],
+        &env,
+    );
+    assert!(uninstall.status.success(), "{uninstall:?}");
+    assert!(!rule_path.exists(), "uninstall removes the rule it wrote");
+}

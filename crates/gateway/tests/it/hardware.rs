@@ -36,7 +36,9 @@ async fn registration_lost_mid_batch_pauses_sending_and_regained_resumes_with_no
     wait_until("the modem to show as unregistered", PATIENCE, || async {
         rig.modem_status("m0").await.is_some_and(|s| {
             s.state == ModemState::Degraded
-                && s.last_error.as_deref().is_some_and(|e| e.contains("not registered"))
+                && s.last_error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("not registered"))
         })
     })
     .await;
@@ -89,7 +91,9 @@ async fn a_wrong_pin_shows_as_pin_wrong_in_the_status_row_and_nothing_is_sent() 
     wait_until("pin_wrong in the row", PATIENCE, || async {
         rig.modem_status("m0").await.is_some_and(|s| {
             s.state == ModemState::Down
-                && s.last_error.as_deref().is_some_and(|e| e.starts_with("pin_wrong: "))
+                && s.last_error
+                    .as_deref()
+                    .is_some_and(|e| e.starts_with("pin_wrong: "))
         })
     })
     .await;

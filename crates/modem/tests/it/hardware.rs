@@ -10,9 +10,7 @@ use conductor_modem::{
     Condition, Modem, ModemConfig, ModemState, OpenError, OpenErrorKind, Phase, QuirksOverride,
     RecoveryStep, RegistrationSummary, SendError, SimPin, spawn_with,
 };
-use conductor_sim::{
-    Fault, FaultKind, Personality, RunningSimulator, Simulator, SimulatorConfig,
-};
+use conductor_sim::{Fault, FaultKind, Personality, RunningSimulator, Simulator, SimulatorConfig};
 use conductor_sms::{SubmitOptions, encode_submit};
 use tokio_util::sync::CancellationToken;
 
@@ -131,7 +129,9 @@ async fn a_pin_required_without_a_configured_pin_says_pin_required_and_how_to_fi
     };
     let rig = Rig::start(sim, config).await;
     let state = rig
-        .wait("pin_required", |s| s.condition == Some(Condition::PinRequired))
+        .wait("pin_required", |s| {
+            s.condition == Some(Condition::PinRequired)
+        })
         .await;
     let error = state.last_error.unwrap_or_default();
     assert!(error.contains("SIM1_PIN"), "{error}");
@@ -170,7 +170,11 @@ async fn a_sim_busy_past_the_bound_is_reported_then_retried_on_backoff() {
         .wait("sim_busy", |s| s.condition == Some(Condition::SimBusy))
         .await;
     assert!(
-        state.last_error.as_deref().unwrap_or_default().contains("busy"),
+        state
+            .last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("busy"),
         "{state:?}"
     );
     rig.sim()
@@ -196,7 +200,11 @@ async fn no_sim_after_power_on_is_reported_as_sim_absent() {
         .wait("sim_absent", |s| s.condition == Some(Condition::SimAbsent))
         .await;
     assert!(
-        state.last_error.as_deref().unwrap_or_default().contains("insert a SIM"),
+        state
+            .last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("insert a SIM"),
         "{state:?}"
     );
 }
@@ -300,9 +308,7 @@ async fn without_permission_to_reset_a_hung_modem_gets_its_port_reopened_instead
         .fault("modem0", &Fault::HangUntilReset)
         .await
         .expect("fault");
-    let state = rig
-        .wait("a reopen", |s| s.recoveries.reopens >= 1)
-        .await;
+    let state = rig.wait("a reopen", |s| s.recoveries.reopens >= 1).await;
     assert_eq!(state.recoveries.resets, 0, "{:?}", state.recoveries);
     assert!(state.recoveries.probes >= 1, "{:?}", state.recoveries);
     // The virtual modem stays hung: the driver keeps reconnecting, never resetting.
@@ -351,7 +357,10 @@ async fn a_modem_that_refuses_the_preferred_cnmi_setting_gets_the_next_that_work
     let rig = Rig::start(sim, config()).await;
     let state = rig.ready().await;
     assert_eq!(state.settings.cnmi.as_deref(), Some("2,1,0,1,0"));
-    assert_eq!(state.quirks.map(|q| q.profile).as_deref(), Some("SIMCom SIM800"));
+    assert_eq!(
+        state.quirks.map(|q| q.profile).as_deref(),
+        Some("SIMCom SIM800")
+    );
 
     // A config override naming a setting the Balong refuses (ds=1 with mode 2): the cascade
     // still finds the one that works.

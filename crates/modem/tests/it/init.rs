@@ -208,7 +208,11 @@ async fn a_wrong_pin_is_sent_once_and_the_modem_stays_down_as_pin_wrong() {
     // Many backoff periods later: no reconnect, no second PIN, still pin_wrong.
     tokio::time::sleep(config.backoff_max * 10).await;
     assert_eq!(attempts.load(Ordering::SeqCst), 1);
-    assert_eq!(bench.attempt_times().len(), 1, "no reconnect after a wrong PIN");
+    assert_eq!(
+        bench.attempt_times().len(),
+        1,
+        "no reconnect after a wrong PIN"
+    );
     let state = bench.modem.state.borrow().clone();
     assert_eq!(state.condition, Some(Condition::PinWrong));
     assert_eq!(state.phase, Phase::Disconnected);

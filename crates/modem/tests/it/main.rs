@@ -9,6 +9,7 @@ mod probe;
 mod reconnect;
 mod send;
 mod sim;
+mod toolbox;
 mod transcripts;
 mod transport;
 mod urcs;

@@ -24,7 +24,8 @@ impl VirtualModem {
                     .iter()
                     .map(|l| l.replace("{imei}", &self.identity.imei)),
             ),
-            ('X' | 'M' | 'L' | 'H', _) => {}
+            ('H', _) => self.hang_up("ATH"),
+            ('X' | 'M' | 'L', _) => {}
             ('E' | 'Q' | 'V' | 'Z', _) => return Step::Fail(Final::Error),
             _ => return Step::Fail(self.unknown()),
         }

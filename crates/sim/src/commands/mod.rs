@@ -8,6 +8,7 @@
 //!   `+CSMP`, `+CSDH`, `+CNMA`).
 //! - [`storage`]: `+CPMS`, `+CMGL`, `+CMGR`, `+CMGD`, `+CMGW`.
 //! - [`send`]: `+CMGS`, `+CMSS` and what follows the `> ` prompt.
+//! - [`ussd`]: `+CUSD`, and calls: `+CLIP`, `+CHUP`, RING.
 //!
 //! Error conventions (what real modems do, see `docs/real-modems.md`): an unknown command
 //! gets the personality's answer (`ERROR`, or `COMMAND NOT SUPPORT` on old Huawei firmware);
@@ -21,6 +22,7 @@ mod network;
 mod send;
 mod settings;
 mod storage;
+pub(crate) mod ussd;
 
 use std::time::Instant;
 
@@ -82,6 +84,9 @@ impl VirtualModem {
             "+CMGW" => self.cmgw(op),
             "+CMGS" => self.cmgs(op),
             "+CMSS" => self.cmss(now, op, info),
+            "+CLIP" => self.clip(op, info),
+            "+CHUP" => self.chup(op),
+            "+CUSD" => self.cusd(op, info),
             _ if self.personality.vendor_noops.contains(&name) => Ok(Step::Done),
             _ => Err(self.personality.unknown_command),
         };
