@@ -323,9 +323,7 @@ mod tests {
         let store = Store::open_sqlite(dir.path().join("a.db"), StoreOptions::default())
             .await
             .expect("open");
-        let clock = Arc::new(ManualClock::new(
-            "2024-05-01T10:00:00Z".parse().expect("time"),
-        ));
+        let clock = Arc::new(ManualClock::new());
         let sms = AlertSms::new(
             store.clone(),
             clock.clone(),

@@ -17,7 +17,9 @@
 //!   (statvfs; on platforms without it, Windows included, the check is skipped and never
 //!   raises);
 //! - **backup failed**: the newest backup event is `backup_failed` (until a
-//!   `backup_completed` follows).
+//!   `backup_completed` follows);
+//! - **credit low**: a modem's newest `balance_checked` event (the gateway's scheduled USSD
+//!   balance check) has an `amount` below its `low_below`; cleared by a check above it.
 //!
 //! An episode lives in the `alerts` table (one active row per key, whichever process raises
 //! it), so `conductor health`, `doctor` and `GET /api/v1/health` in other processes see it,
@@ -119,6 +121,8 @@ pub enum AlertKind {
     DiskSpace,
     /// The last backup failed.
     BackupFailed,
+    /// A prepaid SIM's balance is below its threshold.
+    CreditLow,
 }
 
 impl AlertKind {
@@ -131,6 +135,7 @@ impl AlertKind {
             Self::FailureRate => "failure_rate",
             Self::DiskSpace => "disk_space",
             Self::BackupFailed => "backup_failed",
+            Self::CreditLow => "credit_low",
         }
     }
 
@@ -232,6 +237,10 @@ pub struct AlertEvaluator {
     /// Since when each modem has been seen unusable (by this process: a restart starts the
     /// count again, while an alert already active stays active).
     unusable_since: HashMap<ModemId, Timestamp>,
+    /// The newest `balance_checked` event per modem, and the last event id read for it
+    /// (events are append-only, so each evaluation reads only what is new).
+    balances: HashMap<ModemId, conductor_store::Event>,
+    balance_cursor: i64,
 }
 
 impl std::fmt::Debug for AlertEvaluator {
@@ -263,6 +272,8 @@ impl AlertEvaluator {
             settings,
             disk: Arc::new(disk_usage),
             unusable_since: HashMap::new(),
+            balances: HashMap::new(),
+            balance_cursor: 0,
         }
     }
 
@@ -302,6 +313,7 @@ impl AlertEvaluator {
         self.failure_rate(now, &mut firing).await?;
         self.disk(&mut firing, &mut keep);
         self.backup(&mut firing).await?;
+        self.credit(&mut firing).await?;
 
         let mut evaluation = Evaluation::default();
         for finding in firing {
@@ -361,6 +373,7 @@ impl AlertEvaluator {
                 self.settings.disk_min_free_percent
             ),
             "backup_failed" => "a backup completed since".to_owned(),
+            "credit_low" => format!("the balance of modem {modem} is above its threshold again"),
             _ => "its condition no longer holds".to_owned(),
         }
     }
@@ -549,6 +562,49 @@ impl AlertEvaluator {
                 keep.insert(AlertKind::DiskSpace.key(None));
             }
         }
+    }
+
+    /// Credit low: each modem's newest balance check, read incrementally from the events.
+    async fn credit(&mut self, firing: &mut Vec<Finding>) -> Result<(), AlertError> {
+        const PAGE: usize = 1000;
+        loop {
+            let events = self.store.events_since(self.balance_cursor, PAGE).await?;
+            let full = events.len() == PAGE;
+            for event in events {
+                self.balance_cursor = self.balance_cursor.max(event.id);
+                if event.kind == "balance_checked"
+                    && let Some(modem) = event.modem_id.clone()
+                {
+                    self.balances.insert(modem, event);
+                }
+            }
+            if !full {
+                break;
+            }
+        }
+        for (modem, event) in &self.balances {
+            let detail = event.detail.as_ref();
+            let number = |field: &str| detail.and_then(|d| d.get(field)).and_then(|v| v.as_f64());
+            let (Some(amount), Some(low_below)) = (number("amount"), number("low_below")) else {
+                continue;
+            };
+            if amount < low_below {
+                let text = detail
+                    .and_then(|d| d.get("text"))
+                    .and_then(|t| t.as_str())
+                    .unwrap_or_default();
+                firing.push(Finding {
+                    kind: AlertKind::CreditLow,
+                    modem: Some(modem.clone()),
+                    message: format!(
+                        "modem {modem}'s balance is {amount} (below {low_below}) at {} UTC:                          \"{text}\"; top up the SIM before sends start failing",
+                        event.at
+                    ),
+                    figures: json!({ "amount": amount, "low_below": low_below, "event_id": event.id }),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Backup failed.

@@ -220,7 +220,9 @@ impl Store {
     ) -> Result<Vec<SimCopy>, StoreError> {
         const DOING: &str = "listing SIM copies due for deletion";
         if let Backend::Postgres(pg) = &*self.backend {
-            return postgres::in_tx!(pg, DOING, |tx| postgres::inbound::sim_deletions_due(&tx, &modem, policy));
+            return postgres::in_tx!(pg, DOING, |tx| postgres::inbound::sim_deletions_due(
+                &tx, &modem, policy
+            ));
         }
         self.run(DOING, move |db| {
             db.read(DOING, |c| {
@@ -239,7 +241,9 @@ impl Store {
     ) -> Result<Vec<SimCopy>, StoreError> {
         const DOING: &str = "listing the oldest SIM copies";
         if let Backend::Postgres(pg) = &*self.backend {
-            return postgres::in_tx!(pg, DOING, |tx| postgres::inbound::oldest_sim_copies(&tx, &modem, n));
+            return postgres::in_tx!(pg, DOING, |tx| postgres::inbound::oldest_sim_copies(
+                &tx, &modem, n
+            ));
         }
         self.run(DOING, move |db| {
             db.read(DOING, |c| sqlite::inbound::oldest_sim_copies(c, &modem, n))
@@ -260,7 +264,14 @@ impl Store {
     ) -> Result<bool, StoreError> {
         const DOING: &str = "recording a SIM deletion";
         if let Backend::Postgres(pg) = &*self.backend {
-            return postgres::in_tx!(pg, DOING, |tx| postgres::inbound::sim_copy_deleted(&tx, &modem, &storage, slot, &fingerprint, now));
+            return postgres::in_tx!(pg, DOING, |tx| postgres::inbound::sim_copy_deleted(
+                &tx,
+                &modem,
+                &storage,
+                slot,
+                &fingerprint,
+                now
+            ));
         }
         self.run(DOING, move |db| {
             db.write(DOING, |c| {
@@ -280,7 +291,9 @@ impl Store {
     ) -> Result<MessageId, StoreError> {
         const DOING: &str = "queueing a message";
         if let Backend::Postgres(pg) = &*self.backend {
-            return postgres::in_tx!(pg, DOING, |tx| postgres::outbound::queue(&tx, &message, now));
+            return postgres::in_tx!(pg, DOING, |tx| postgres::outbound::queue(
+                &tx, &message, now
+            ));
         }
         self.run(DOING, move |db| {
             db.write(DOING, |c| sqlite::outbound::queue(c, &message, now))
@@ -321,7 +334,9 @@ impl Store {
     ) -> Result<(), StoreError> {
         const DOING: &str = "recording a part being sent";
         if let Backend::Postgres(pg) = &*self.backend {
-            return postgres::in_tx!(pg, DOING, |tx| postgres::outbound::part_sending(&tx, id, &part, now));
+            return postgres::in_tx!(pg, DOING, |tx| postgres::outbound::part_sending(
+                &tx, id, &part, now
+            ));
         }
         self.run(DOING, move |db| {
             db.write(DOING, |c| sqlite::outbound::part_sending(c, id, &part, now))
@@ -340,7 +355,13 @@ impl Store {
     ) -> Result<Status, StoreError> {
         const DOING: &str = "recording a sent part";
         if let Backend::Postgres(pg) = &*self.backend {
-            return postgres::in_tx!(pg, DOING, |tx| postgres::outbound::part_sent(&tx, id, seq, message_ref, now));
+            return postgres::in_tx!(pg, DOING, |tx| postgres::outbound::part_sent(
+                &tx,
+                id,
+                seq,
+                message_ref,
+                now
+            ));
         }
         self.run(DOING, move |db| {
             db.write(DOING, |c| {
@@ -363,7 +384,9 @@ impl Store {
     ) -> Result<Status, StoreError> {
         const DOING: &str = "recording a rejected part";
         if let Backend::Postgres(pg) = &*self.backend {
-            return postgres::in_tx!(pg, DOING, |tx| postgres::outbound::part_rejected(&tx, id, seq, &reason, retry, now));
+            return postgres::in_tx!(pg, DOING, |tx| postgres::outbound::part_rejected(
+                &tx, id, seq, &reason, retry, now
+            ));
         }
         self.run(DOING, move |db| {
             db.write(DOING, |c| {
@@ -384,7 +407,9 @@ impl Store {
     ) -> Result<(), StoreError> {
         const DOING: &str = "recording an ambiguous send";
         if let Backend::Postgres(pg) = &*self.backend {
-            return postgres::in_tx!(pg, DOING, |tx| postgres::outbound::part_ambiguous(&tx, id, seq, &reason, now));
+            return postgres::in_tx!(pg, DOING, |tx| postgres::outbound::part_ambiguous(
+                &tx, id, seq, &reason, now
+            ));
         }
         self.run(DOING, move |db| {
             db.write(DOING, |c| {
@@ -405,7 +430,11 @@ impl Store {
     ) -> Result<Recovered, StoreError> {
         const DOING: &str = "recovering interrupted sends";
         if let Backend::Postgres(pg) = &*self.backend {
-            return postgres::in_tx!(pg, DOING, |tx| postgres::outbound::recover_interrupted(&tx, now, at_least_once));
+            return postgres::in_tx!(pg, DOING, |tx| postgres::outbound::recover_interrupted(
+                &tx,
+                now,
+                at_least_once
+            ));
         }
         self.run(DOING, move |db| {
             db.write(DOING, |c| {
@@ -483,7 +512,9 @@ impl Store {
     pub async fn upsert_modem_status(&self, status: ModemStatus) -> Result<(), StoreError> {
         const DOING: &str = "recording modem status";
         if let Backend::Postgres(pg) = &*self.backend {
-            return postgres::in_tx!(pg, DOING, |tx| postgres::query::upsert_modem_status(&tx, &status));
+            return postgres::in_tx!(pg, DOING, |tx| postgres::query::upsert_modem_status(
+                &tx, &status
+            ));
         }
         self.run(DOING, move |db| {
             db.write(DOING, |c| sqlite::query::upsert_modem_status(c, &status))
@@ -535,7 +566,9 @@ impl Store {
     ) -> Result<Vec<Event>, StoreError> {
         const DOING: &str = "reading events";
         if let Backend::Postgres(pg) = &*self.backend {
-            return postgres::in_tx!(pg, DOING, |tx| postgres::query::events_since(&tx, after_id, limit));
+            return postgres::in_tx!(pg, DOING, |tx| postgres::query::events_since(
+                &tx, after_id, limit
+            ));
         }
         self.run(DOING, move |db| {
             db.read(DOING, |c| sqlite::query::events_since(c, after_id, limit))
@@ -655,7 +688,12 @@ impl Store {
     ) -> Result<crate::api::QueueOutcome, StoreError> {
         const DOING: &str = "queueing messages";
         if let Backend::Postgres(pg) = &*self.backend {
-            return postgres::in_tx!(pg, DOING, |tx| postgres::outbound::queue_batch(&tx, &messages, key.as_ref(), now));
+            return postgres::in_tx!(pg, DOING, |tx| postgres::outbound::queue_batch(
+                &tx,
+                &messages,
+                key.as_ref(),
+                now
+            ));
         }
         self.run(DOING, move |db| {
             db.write(DOING, |c| {

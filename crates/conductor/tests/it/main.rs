@@ -5,6 +5,7 @@ mod bad_input;
 mod cli;
 mod concurrent_sql;
 mod daemon;
+mod hardware;
 mod http;
 mod modem;
 mod ops_alerts;
