@@ -55,6 +55,8 @@ pub struct AlertsSection {
     pub disk_min_free_percent: u8,
     /// Raise `backup_failed` while the newest backup failed. Default true.
     pub backup_failed: bool,
+    /// Text alert episodes to admin numbers, rate-limited, through a modem not in trouble.
+    pub sms: Option<crate::toolbox_config::AlertSmsSection>,
 }
 
 impl Default for AlertsSection {
@@ -70,6 +72,7 @@ impl Default for AlertsSection {
             failure_min_messages: defaults.failure_min_messages,
             disk_min_free_percent: defaults.disk_min_free_percent,
             backup_failed: defaults.backup_failed,
+            sms: None,
         }
     }
 }

@@ -163,6 +163,67 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Bring in messages from the original system's database, gammu-smsd's SQL tables
+    /// (SQLite) or smstools3's spool folder; running it again imports nothing twice, and
+    /// the source is only read.
+    Import(ImportArgs),
+    /// Loopback self-test: send a tagged SMS through the running daemon to NUMBER (the SIM's
+    /// own number, or a second SIM) and wait for it to come back; prints each step's time and
+    /// a verdict (exit 1 on failure).
+    Selftest(SelftestArgs),
+    /// Send a USSD code (`*100#`) from a modem and print the decoded answer: through the
+    /// running daemon's API when it answers at `http.listen`, else on the port directly.
+    Ussd {
+        /// The modem's id in the config. (Its own clap id: the global `--modem` is `modem`,
+        /// and clap would hand this value to it, replacing the config's modems.)
+        #[arg(id = "ussd_modem", value_name = "MODEM")]
+        modem: String,
+        /// The code, e.g. `*100#` (quote it in the shell).
+        code: String,
+        /// A full-scope API token, when the API has tokens (or `CONDUCTOR_TOKEN`).
+        #[arg(long)]
+        token: Option<String>,
+        /// Print JSON (status, text, dcs, raw) instead of the text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Arguments of `conductor import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The format: `original`, `gammu` or `smstools`.
+    #[arg(value_parser = ["original", "gammu", "smstools"])]
+    pub kind: String,
+    /// The SQLite file (original, gammu) or the spool folder (smstools).
+    pub source: PathBuf,
+    /// Only report what would be imported; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The zone the source's times are in: `UTC`, `local` or a name like `Europe/Berlin`.
+    /// Default: UTC for `original`, the host's zone for gammu and smstools.
+    #[arg(long, value_name = "ZONE")]
+    pub source_tz: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `conductor selftest`.
+#[derive(Debug, Args)]
+pub struct SelftestArgs {
+    /// The number to send to: the modem's own number, or another SIM that forwards back.
+    #[arg(long)]
+    pub to: String,
+    /// Send through this modem (default: any ready modem).
+    #[arg(long)]
+    pub modem: Option<String>,
+    /// Give up after this long.
+    #[arg(long, default_value = "3m")]
+    pub timeout: String,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `conductor stats`.

@@ -87,6 +87,17 @@ pub struct ConfigFile {
     /// rate, disk space, backup failed.
     #[serde(default)]
     pub alerts: crate::alerts_config::AlertsSection,
+    /// Event scripts: programs run (never through a shell) on received, sent, delivered,
+    /// failed, call, modem_down, modem_up and alert events.
+    #[serde(default)]
+    pub scripts: Vec<crate::toolbox_config::ScriptSection>,
+    /// Event scripts running at once, over all scripts. Default 4.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scripts_concurrency: Option<usize>,
+    /// Script runs waiting for a slot before further ones are dropped (and recorded as
+    /// `script_dropped`). Default 1000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scripts_queue_limit: Option<usize>,
 }
 
 /// `http`: the API (`/api/v1`), the dashboard (`/`), `/metrics`, `/healthz`, `/readyz`.
@@ -365,6 +376,28 @@ pub struct DatabaseSection {
     /// Instead of `path`: `sqlite:///abs/file.db`, `sqlite://relative.db`, or a
     /// `postgres://` URL (several gateway nodes sharing one database).
     pub url: Option<String>,
+    /// PostgreSQL with several nodes: this node's id in modem leases, `status` and logs.
+    /// Default: `<hostname>-<pid>`. A fixed id lets a restarted node take its modems back at
+    /// once instead of after `lease_expiry`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// How often this node renews each modem lease. Default `5s`.
+    #[serde(
+        default,
+        with = "optional_duration_text",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<String>")]
+    pub lease_heartbeat: Option<Duration>,
+    /// How long a lease holds without renewal; a standby node takes a dead node's modems over
+    /// after this plus one heartbeat. Default `20s` (takeover under 30 s).
+    #[serde(
+        default,
+        with = "optional_duration_text",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<String>")]
+    pub lease_expiry: Option<Duration>,
 }
 
 /// One modem.
@@ -437,6 +470,45 @@ pub struct ModemSection {
     /// month): a message that would break one waits until the window frees.
     #[serde(default)]
     pub limits: crate::policy_config::LimitsSection,
+    /// Incoming calls: `{"reject": true, "auto_reply": "SMS only, please"}`. Default: logged
+    /// as `call` events, nothing else.
+    #[serde(default)]
+    pub calls: CallsSection,
+    /// A scheduled USSD balance check: `{"code": "*100#", "every": "12h", "low_below": 5.0}`.
+    /// Each answer is a `balance_checked` event; an amount below `low_below` raises the
+    /// `credit_low` alert. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balance: Option<BalanceSection>,
+}
+
+/// `modems[].calls`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct CallsSection {
+    /// Hang up ringing calls (`AT+CHUP`, else `ATH`), so the line is free for SMS.
+    pub reject: bool,
+    /// Send this SMS to the caller (at most once per `auto_reply_interval` per caller; never
+    /// to a withheld number).
+    pub auto_reply: Option<String>,
+    /// Default `1h`.
+    #[serde(with = "optional_duration_text", skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub auto_reply_interval: Option<Duration>,
+}
+
+/// `modems[].balance`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BalanceSection {
+    /// The USSD code, e.g. `*100#`.
+    pub code: String,
+    /// How often, e.g. `12h`.
+    #[serde(with = "duration_text")]
+    #[schemars(with = "String")]
+    pub every: Duration,
+    /// An amount below this raises `credit_low`.
+    #[serde(default)]
+    pub low_below: Option<f64>,
 }
 
 impl ModemSection {
@@ -461,6 +533,8 @@ impl ModemSection {
             storage: None,
             rate_limit_per_minute: None,
             limits: crate::policy_config::LimitsSection::default(),
+            calls: CallsSection::default(),
+            balance: None,
         }
     }
 }
@@ -977,6 +1051,8 @@ impl Config {
         config.backup_plan()?;
         config.retention_plan()?;
         config.alert_settings()?;
+        config.script_settings()?;
+        config.alert_sms_settings()?;
         Ok(config)
     }
 }

@@ -5,6 +5,7 @@
 //! 2 the command line itself was wrong (clap's usage errors).
 
 mod alerts_config;
+mod toolbox_config;
 mod cli;
 mod commands;
 mod config;
@@ -59,6 +60,14 @@ async fn database_command(config: config::Config, command: cli::Command) -> anyh
             commands::prune::prune(&config, dry_run, json).await
         }
         cli::Command::Stats(args) => commands::stats::stats(&config, args).await,
+        cli::Command::Import(args) => commands::import::import(&config, args).await,
+        cli::Command::Selftest(args) => commands::selftest::selftest(&config, args).await,
+        cli::Command::Ussd {
+            modem,
+            code,
+            token,
+            json,
+        } => commands::ussd::ussd(&config, &modem, &code, token, json).await,
         cli::Command::Pdu(_)
         | cli::Command::Config(_)
         | cli::Command::Sim(_)

@@ -133,8 +133,8 @@ impl ModemWorker {
         settings: &CallSettings,
     ) -> serde_json::Value {
         let now = self.now();
-        let interval = SignedDuration::try_from(settings.auto_reply_interval)
-            .unwrap_or(SignedDuration::MAX);
+        let interval =
+            SignedDuration::try_from(settings.auto_reply_interval).unwrap_or(SignedDuration::MAX);
         if let Some(last) = self.calls.replied.get(number)
             && now.duration_since(*last) < interval
         {

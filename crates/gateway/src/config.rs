@@ -32,6 +32,9 @@ pub struct GatewayConfig {
     /// data_version`, a counter in shared memory): rows they insert are sent, and rows they
     /// mark read are deleted from the SIM, within about this long (promise 4: within a second).
     pub change_poll_interval: Duration,
+    /// This node's id and its modem leases, on a database several nodes share (PostgreSQL;
+    /// unused on SQLite).
+    pub cluster: crate::lease::ClusterConfig,
 }
 
 impl Default for GatewayConfig {
@@ -42,6 +45,7 @@ impl Default for GatewayConfig {
             outbound: OutboundConfig::default(),
             status_interval: Duration::from_secs(15),
             change_poll_interval: Duration::from_millis(250),
+            cluster: crate::lease::ClusterConfig::default(),
         }
     }
 }

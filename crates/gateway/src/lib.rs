@@ -70,6 +70,7 @@ mod error;
 mod fingerprint;
 mod health;
 mod inbound;
+mod lease;
 mod outbound;
 mod policy;
 mod reports;
@@ -87,4 +88,5 @@ pub use config::{
 pub use conductor_store::policy::{Limits, NumberPolicy, PrefixRule, Routing, Strategy};
 pub use counters::{CounterSnapshot, ErrorCount, ErrorKind, ReconnectCount};
 pub use error::GatewayError;
+pub use lease::{ClusterConfig, default_node_id};
 pub use supervisor::{Connectors, Gateway, GatewayHandle, ModemSnapshot};

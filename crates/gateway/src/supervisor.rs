@@ -57,6 +57,7 @@ use tracing::{Instrument, error, info, info_span, warn};
 use crate::clock::Clock;
 use crate::config::{Delivery, GatewayConfig, ModemSettings};
 use crate::error::GatewayError;
+use crate::lease::LeaseEvent;
 use crate::outbound::Dispatcher;
 use crate::worker::ModemWorker;
 
@@ -415,7 +416,14 @@ impl Gateway {
         shutdown: CancellationToken,
     ) -> Result<Gateway, GatewayError> {
         validate(&config)?;
-        recover(&config, &store, clock.as_ref()).await?;
+        // On a shared database (PostgreSQL) each modem is recovered when its lease is acquired
+        // (module `lease`): other nodes' sends in flight are theirs.
+        let leased = store.needs_leases();
+        if leased {
+            store.fence_node(&config.cluster.node);
+        } else {
+            recover(&config, &store, clock.as_ref()).await?;
+        }
 
         let context = Arc::new(Context {
             config,
@@ -430,15 +438,27 @@ impl Gateway {
             counters: crate::counters::Counters::default(),
         });
         let (lane_changes, lane_changes_rx) = mpsc::unbounded_channel();
+        let (lease_events, lease_events_rx) = mpsc::unbounded_channel();
         let mut supervisor = Supervisor {
             context: Arc::clone(&context),
             tasks: JoinSet::new(),
             modem_shutdown: CancellationToken::new(),
             modems: HashMap::new(),
             lane_changes,
+            leases: leased.then(|| Leases {
+                events: lease_events,
+                keepers: HashMap::new(),
+                settings: HashMap::new(),
+                connectors: HashMap::new(),
+                held: std::collections::HashSet::new(),
+            }),
         };
         for (index, settings) in context.config.modems.iter().enumerate() {
             let connector = connectors.map.remove(&settings.id);
+            if supervisor.leases.is_some() {
+                supervisor.keep_lease(settings.clone(), connector);
+                continue;
+            }
             supervisor
                 .start_modem(settings.clone(), connector)
                 .map_err(|source| GatewayError::Device {
@@ -459,8 +479,17 @@ impl Gateway {
             context: Arc::clone(&context),
             commands,
         };
-        info!(modems = context.config.modems.len(), "gateway started");
-        let task = tokio::spawn(supervisor.run(commands_rx));
+        if leased {
+            info!(
+                node = %context.config.cluster.node,
+                modems = context.config.modems.len(),
+                "gateway started as node {}: each modem opens once its lease is held",
+                context.config.cluster.node
+            );
+        } else {
+            info!(modems = context.config.modems.len(), "gateway started");
+        }
+        let task = tokio::spawn(supervisor.run(commands_rx, lease_events_rx));
         Ok(Gateway { handle, task })
     }
 
@@ -507,6 +536,22 @@ struct Served {
     driver: DriverTask,
     /// Answered (or dropped) when the worker's task has returned.
     worker_done: oneshot::Receiver<()>,
+    /// Stops the worker where it is (its lease was lost: nothing may reach the modem after).
+    worker_abort: tokio::task::AbortHandle,
+}
+
+/// The modem leases of a node on a shared database (module `lease`).
+struct Leases {
+    /// Given to every keeper.
+    events: mpsc::UnboundedSender<LeaseEvent>,
+    /// Each configured modem's keeper, stopped by its token.
+    keepers: HashMap<String, CancellationToken>,
+    /// What to start when a lease is acquired.
+    settings: HashMap<String, ModemSettings>,
+    /// Custom transports not used yet (a modem started again opens its device).
+    connectors: HashMap<String, Box<dyn Connect>>,
+    /// The modems whose leases this node holds now, released after a graceful stop.
+    held: std::collections::HashSet<String>,
 }
 
 /// Owns every task of the gateway and the shutdown order (see the module doc).
@@ -517,9 +562,80 @@ struct Supervisor {
     modem_shutdown: CancellationToken,
     modems: HashMap<String, Served>,
     lane_changes: mpsc::UnboundedSender<LaneChange>,
+    /// Some on a shared database: modems start only under their leases.
+    leases: Option<Leases>,
 }
 
 impl Supervisor {
+    /// Starts the lease keeper of modem `settings` (module `lease`); the modem itself starts
+    /// when its lease is acquired.
+    fn keep_lease(&mut self, settings: ModemSettings, connector: Option<Box<dyn Connect>>) {
+        let Some(leases) = &mut self.leases else {
+            return;
+        };
+        let id = settings.id.clone();
+        let stop = self.context.shutdown.child_token();
+        leases.keepers.insert(id.clone(), stop.clone());
+        if let Some(connector) = connector {
+            leases.connectors.insert(id.clone(), connector);
+        }
+        leases.settings.insert(id.clone(), settings);
+        let keeper = crate::lease::keep(
+            Arc::clone(&self.context),
+            ModemId(id.clone()),
+            leases.events.clone(),
+            stop,
+        );
+        self.tasks
+            .spawn(keeper.instrument(info_span!("lease", modem = %id)));
+    }
+
+    /// A keeper's news: open the modem under its lease, or stop it at once.
+    fn on_lease(&mut self, event: LeaseEvent) {
+        let Some(leases) = &mut self.leases else {
+            return;
+        };
+        match event {
+            LeaseEvent::Acquired(id) => {
+                let Some(settings) = leases.settings.get(&id).cloned() else {
+                    return;
+                };
+                leases.held.insert(id.clone());
+                let connector = leases.connectors.remove(&id);
+                if self.modems.contains_key(&id) {
+                    return;
+                }
+                if let Err(e) = self.start_modem(settings, connector) {
+                    error!(error = %e, "modem {id} cannot be opened; its lease is kept and the keeper retries at its next loss");
+                }
+            }
+            LeaseEvent::Lost(id) => {
+                leases.held.remove(&id);
+                self.drop_modem(&id);
+            }
+        }
+    }
+
+    /// Stops modem `id` at once, with no graceful step (its lease is lost: another node may
+    /// drive it any moment). Whatever was in flight stays recorded for the next holder's
+    /// recovery.
+    fn drop_modem(&mut self, id: &str) {
+        let Some(served) = self.modems.remove(id) else {
+            return;
+        };
+        let lane_id = served.lane.id.clone();
+        self.context
+            .edit_lanes(|lanes| lanes.retain(|lane| lane.id != lane_id));
+        let (ack, _) = oneshot::channel();
+        let _ = self.lane_changes.send(LaneChange::Remove(lane_id, ack));
+        served.lane.stop.cancel();
+        served.worker_abort.abort();
+        served.modem_stop.cancel();
+        // Dropping the driver task aborts it: the port closes now.
+        drop(served.driver);
+        warn!("modem {id} stopped: its port is closed");
+    }
+
     /// Spawns modem `settings`' driver task and worker, and hands its lane to the dispatcher.
     fn start_modem(
         &mut self,
@@ -573,7 +689,7 @@ impl Supervisor {
         worker.balance_settings = settings.balance.clone();
         let (done, worker_done) = oneshot::channel();
         let span = info_span!("gateway", modem = %settings.id);
-        self.tasks.spawn(
+        let worker_abort = self.tasks.spawn(
             async move {
                 worker.run().await;
                 let _ = done.send(());
@@ -591,6 +707,7 @@ impl Supervisor {
                 modem_stop,
                 driver,
                 worker_done,
+                worker_abort,
             },
         );
         Ok(())
@@ -606,7 +723,27 @@ impl Supervisor {
                 let _ = reply.send(self.add(*settings, connector));
             }
             Command::Remove { id, reply } => {
+                let keeper = self.leases.as_mut().and_then(|leases| {
+                    leases.settings.remove(&id);
+                    leases.held.remove(&id);
+                    leases.keepers.remove(&id)
+                });
+                let release = keeper.map(|stop| {
+                    stop.cancel();
+                    let store = self.context.store.clone();
+                    let node = self.context.config.cluster.node.clone();
+                    (store, node)
+                });
                 let Some(served) = self.modems.remove(&id) else {
+                    if let Some((store, node)) = release {
+                        // Standing by, never opened: only the lease row (if any) to give up.
+                        let modem = ModemId(id.clone());
+                        self.tasks.spawn(async move {
+                            let _ = store.release_lease(&modem, &node).await;
+                        });
+                        let _ = reply.send(Ok(()));
+                        return;
+                    }
                     let _ = reply.send(Err(GatewayError::UnknownModem { id }));
                     return;
                 };
@@ -615,8 +752,16 @@ impl Supervisor {
                 self.context
                     .edit_lanes(|lanes| lanes.retain(|lane| lane.id != lane_id));
                 let retiring = retire(served, self.lane_changes.clone(), reply);
-                self.tasks
-                    .spawn(retiring.instrument(info_span!("gateway", modem = %id)));
+                let modem = ModemId(id.clone());
+                self.tasks.spawn(
+                    async move {
+                        retiring.await;
+                        if let Some((store, node)) = release {
+                            let _ = store.release_lease(&modem, &node).await;
+                        }
+                    }
+                    .instrument(info_span!("gateway", modem = %id)),
+                );
             }
         }
     }
@@ -641,6 +786,20 @@ impl Supervisor {
                 "a modem with this id is served already: remove it first or choose another id",
             ));
         }
+        if self.leases.is_some() {
+            if self
+                .leases
+                .as_ref()
+                .is_some_and(|l| l.keepers.contains_key(&id))
+            {
+                return Err(refuse(
+                    "a modem with this id is served already: remove it first or choose another id",
+                ));
+            }
+            self.keep_lease(settings, connector);
+            info!("modem {id} added to the gateway: it opens once its lease is held");
+            return Ok(());
+        }
         self.start_modem(settings, connector)
             .map_err(|e| refuse(&e.to_string()))?;
         info!("modem {id} added to the gateway");
@@ -650,6 +809,7 @@ impl Supervisor {
     async fn run(
         mut self,
         mut commands: mpsc::UnboundedReceiver<Command>,
+        mut lease_events: mpsc::UnboundedReceiver<LeaseEvent>,
     ) -> Result<(), GatewayError> {
         let mut failure = None;
         // Steps 2 and 3: every task of ours ends on the caller's token. A task that ends before
@@ -660,6 +820,8 @@ impl Supervisor {
                 joined = self.tasks.join_next() => match joined {
                     None => break,
                     Some(Ok(())) => {}
+                    // A worker stopped at once because its lease was lost.
+                    Some(Err(e)) if e.is_cancelled() => {}
                     Some(Err(e)) => {
                         if e.is_panic() {
                             error!(error = %e, "a gateway task panicked; shutting down");
@@ -674,12 +836,26 @@ impl Supervisor {
                 Some(command) = commands.recv(), if !self.context.shutdown.is_cancelled() => {
                     self.handle(command);
                 }
+                Some(event) = lease_events.recv(), if !self.context.shutdown.is_cancelled() => {
+                    self.on_lease(event);
+                }
             }
         }
         // Step 4: the modem tasks finish the command in flight and close their ports.
         self.modem_shutdown.cancel();
         for (_, mut served) in self.modems.drain() {
             let _ = (&mut served.driver.0).await;
+        }
+        // Ports closed: give the leases up so a standby takes over without waiting.
+        if let Some(leases) = &self.leases {
+            let node = &self.context.config.cluster.node;
+            for id in &leases.held {
+                let modem = ModemId(id.clone());
+                match self.context.store.release_lease(&modem, node).await {
+                    Ok(()) => info!("node {node} released the lease of modem {id}"),
+                    Err(e) => warn!(error = %e, "could not release the lease of modem {id}; it expires by itself"),
+                }
+            }
         }
         // Step 5.
         match self.context.store.checkpoint().await {
@@ -709,6 +885,7 @@ async fn retire(
         modem_stop,
         mut driver,
         worker_done,
+        ..
     } = served;
     let (ack, acked) = oneshot::channel();
     if lane_changes

@@ -51,6 +51,7 @@ pub fn router(state: AppState) -> Router {
         .route("/conversations/{number}", get(conversation))
         .route("/modems", get(modems))
         .route("/modems/{id}", get(modem))
+        .route("/modems/{id}/ussd", post(ussd))
         .route("/health", get(health))
         .route("/stats", get(stats))
         .route("/events", get(crate::events::stream))
@@ -568,6 +569,39 @@ async fn cancel(
 
 // --- modems and health -----------------------------------------------------------------------
 
+/// `POST /modems/{id}/ussd` with `{"code": "*100#"}`: runs the code on the modem through the
+/// daemon, which owns the port (a full-scope token: it costs the SIM's owner a network
+/// request, and some codes change things).
+async fn ussd(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<Json<Value>, ApiError> {
+    let code = body
+        .get("code")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| ApiError::invalid("code", "`code` is required, e.g. \"*100#\""))?;
+    let Some(runner) = state.ussd() else {
+        return Err(ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "no_gateway",
+            "no gateway runs in this process: start `conductor run`, or run `conductor ussd` \
+             on the machine with the modem while no daemon holds its port",
+        ));
+    };
+    match runner(id, code.to_owned()).await {
+        Ok(answer) => Ok(Json(answer)),
+        Err(crate::UssdFailure::UnknownModem(message)) => Err(ApiError::not_found(message)),
+        Err(crate::UssdFailure::Modem(message)) => Err(ApiError::new(
+            axum::http::StatusCode::BAD_GATEWAY,
+            "modem_error",
+            message,
+        )),
+    }
+}
+
 /// A modem as the API shows it: its status row plus what is derived from it.
 #[derive(Debug, Serialize)]
 pub(crate) struct ModemView {
@@ -578,6 +612,9 @@ pub(crate) struct ModemView {
     stale: bool,
     /// Ready and fresh: it can send now.
     ready: bool,
+    /// Several nodes on PostgreSQL: the node holding the modem's live lease (null on SQLite,
+    /// or while no node holds it).
+    node: Option<String>,
     /// The row's `storage` with percentages and the `used/total (x.x % full)` text.
     sim_storage: Vec<StorageView>,
     #[serde(flatten)]
@@ -614,6 +651,13 @@ impl From<&StorageUse> for StorageView {
 pub(crate) async fn modem_views(state: &AppState) -> Result<Vec<ModemView>, ApiError> {
     let rows = state.store().modem_statuses().await?;
     let now = state.now();
+    let leases = state.store().leases().await?;
+    let node_of = |id: &str| {
+        leases
+            .iter()
+            .find(|l| l.modem.0 == id && l.is_live(now))
+            .map(|l| l.node.clone())
+    };
     let stale_after = state.config().modem_stale_after;
     let mut views: Vec<ModemView> = rows
         .into_iter()
@@ -626,6 +670,7 @@ pub(crate) async fn modem_views(state: &AppState) -> Result<Vec<ModemView>, ApiE
             let ready = !stale && row.state == conductor_store::ModemState::Ready;
             ModemView {
                 id: row.modem_id.0.clone(),
+                node: node_of(&row.modem_id.0),
                 state: row.state.as_str().to_owned(),
                 stale,
                 ready,
@@ -638,6 +683,7 @@ pub(crate) async fn modem_views(state: &AppState) -> Result<Vec<ModemView>, ApiE
         if !views.iter().any(|v| &v.id == id) {
             views.push(ModemView {
                 id: id.clone(),
+                node: node_of(id),
                 state: "unknown".into(),
                 stale: true,
                 ready: false,
@@ -663,7 +709,10 @@ impl ModemView {
 }
 
 async fn modems(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!({ "modems": modem_views(&state).await? })))
+    let nodes = conductor_store::by_node(&state.store().leases().await?, state.now());
+    Ok(Json(
+        json!({ "modems": modem_views(&state).await?, "nodes": nodes }),
+    ))
 }
 
 async fn modem(
@@ -732,7 +781,10 @@ async fn health(State(state): State<AppState>) -> Response {
             }
             for view in views {
                 let detail = if view.ready {
-                    "ready".to_owned()
+                    match &view.node {
+                        Some(node) => format!("ready (node {node})"),
+                        None => "ready".to_owned(),
+                    }
                 } else if view.stale {
                     format!("{} (status row stale: is the daemon running?)", view.state)
                 } else {
@@ -758,10 +810,15 @@ async fn health(State(state): State<AppState>) -> Response {
     };
     // Active alert episodes (conductor-ops): shown, not counted in the status.
     let alerts = state.store().active_alerts().await.unwrap_or_default();
+    // Several nodes on PostgreSQL: each node and the modems it holds (empty on SQLite).
+    let nodes = conductor_store::by_node(
+        &state.store().leases().await.unwrap_or_default(),
+        state.now(),
+    );
     (
         status,
         Json(
-            json!({ "status": if healthy { "ok" } else { "unhealthy" }, "checks": checks, "alerts": alerts }),
+            json!({ "status": if healthy { "ok" } else { "unhealthy" }, "checks": checks, "alerts": alerts, "nodes": nodes }),
         ),
     )
         .into_response()

@@ -64,6 +64,27 @@ pub type Waker = Arc<dyn Fn() + Send + Sync>;
 /// `GatewayHandle::counters`; this crate does not depend on the gateway).
 pub type CounterSource = Arc<dyn Fn() -> ModemCounters + Send + Sync>;
 
+/// Runs a USSD code on a modem of the gateway in this process (the binary adapts
+/// `GatewayHandle::ussd`): (modem, code) to the decoded answer as JSON, or why not.
+pub type UssdRunner = Arc<
+    dyn Fn(
+            String,
+            String,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<serde_json::Value, UssdFailure>> + Send>,
+        > + Send
+        + Sync,
+>;
+
+/// Why a USSD request through the API failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UssdFailure {
+    /// No such modem is served (404).
+    UnknownModem(String),
+    /// The modem or the network failed (502), with what to do.
+    Modem(String),
+}
+
 /// What the gateway counts in memory since it started, per modem.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ModemCounters {
@@ -162,6 +183,7 @@ struct Inner {
     waker: Option<Waker>,
     shutdown: CancellationToken,
     counters: Option<CounterSource>,
+    ussd: Option<UssdRunner>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -201,6 +223,7 @@ impl AppState {
                 waker,
                 shutdown,
                 counters: None,
+                ussd: None,
             }),
         }
     }
@@ -216,8 +239,30 @@ impl AppState {
                 waker: inner.waker.clone(),
                 shutdown: inner.shutdown.clone(),
                 counters: Some(counters),
+                ussd: inner.ussd.clone(),
             }),
         }
+    }
+
+    /// The same state, running USSD codes through the gateway in this process.
+    pub fn with_ussd(self, ussd: UssdRunner) -> Self {
+        let inner = &self.inner;
+        Self {
+            inner: Arc::new(Inner {
+                store: inner.store.clone(),
+                config: inner.config.clone(),
+                clock: Arc::clone(&inner.clock),
+                waker: inner.waker.clone(),
+                shutdown: inner.shutdown.clone(),
+                counters: inner.counters.clone(),
+                ussd: Some(ussd),
+            }),
+        }
+    }
+
+    /// The USSD runner, if a gateway runs in this process.
+    pub(crate) fn ussd(&self) -> Option<&UssdRunner> {
+        self.inner.ussd.as_ref()
     }
 
     /// The gateway's counters now, if a gateway runs in this process.

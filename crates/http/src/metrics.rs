@@ -185,6 +185,39 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Result<Response, A
             );
         }
     }
+    // Several nodes on PostgreSQL: which node holds which modem (nothing on SQLite).
+    let leases = state.store().leases().await.unwrap_or_default();
+    if !leases.is_empty() {
+        family(
+            &mut out,
+            "conductor_modem_lease",
+            "gauge",
+            "1 while the node holds a live lease on the modem (drives it), 0 once it expired.",
+        );
+        for lease in &leases {
+            let _ = writeln!(
+                out,
+                "conductor_modem_lease{{modem=\"{}\",node=\"{}\"}} {}",
+                esc(&lease.modem.0),
+                esc(&lease.node),
+                u8::from(lease.is_live(now))
+            );
+        }
+        family(
+            &mut out,
+            "conductor_node_live",
+            "gauge",
+            "1 while the node holds at least one live modem lease.",
+        );
+        for node in conductor_store::by_node(&leases, now) {
+            let _ = writeln!(
+                out,
+                "conductor_node_live{{node=\"{}\"}} {}",
+                esc(&node.node),
+                u8::from(node.live)
+            );
+        }
+    }
 
     if let Some(counters) = state.counters() {
         family(

@@ -41,7 +41,7 @@ use tokio_rustls::TlsConnector;
 use crate::AppState;
 
 /// The events a webhook can subscribe to.
-pub const EVENTS: [&str; 9] = [
+pub const EVENTS: [&str; 10] = [
     "message.received",
     "message.sent",
     "message.delivered",
@@ -51,6 +51,7 @@ pub const EVENTS: [&str; 9] = [
     "sim.capacity_warning",
     "alert.raised",
     "alert.cleared",
+    "call.received",
 ];
 
 /// The public name of a store event kind, if webhooks carry it.
@@ -66,6 +67,8 @@ pub fn public_event(kind: &str) -> Option<&'static str> {
         "alert_raised" => "alert.raised",
         "alert_cleared" => "alert.cleared",
         "sim_full" | "capacity_warning" | "capacity_cleanup" => "sim.capacity_warning",
+        // An incoming call: `detail` carries the number, whether it was rejected, the reply.
+        "call" => "call.received",
         _ => return None,
     })
 }

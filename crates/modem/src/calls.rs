@@ -244,7 +244,11 @@ mod tests {
                 type_of_address: Some(145)
             }]
         );
-        assert!(tracker.handle_timeout(t0 + Duration::from_secs(20)).is_empty());
+        assert!(
+            tracker
+                .handle_timeout(t0 + Duration::from_secs(20))
+                .is_empty()
+        );
         let ended = tracker.handle_timeout(t0 + Duration::from_secs(25));
         assert_eq!(
             ended,

@@ -274,7 +274,11 @@ pub(crate) trait AwaitAnswer: Exec {
 }
 
 impl AwaitAnswer for ModemHandle {
-    async fn answer(&mut self, rx: oneshot::Receiver<RawUssd>, timeout: Duration) -> Option<RawUssd> {
+    async fn answer(
+        &mut self,
+        rx: oneshot::Receiver<RawUssd>,
+        timeout: Duration,
+    ) -> Option<RawUssd> {
         // The task keeps serving the port meanwhile; its outbox fills the tap.
         tokio::time::timeout(timeout, rx).await.ok()?.ok()
     }
@@ -492,7 +496,10 @@ mod tests {
         assert_eq!(decode_text(UCS2, Some(15), Some("UCS2")), "Solde: 3,20 €");
         // 0x11: two octets of packed language ("en") first.
         let with_language = format!("6537{UCS2}");
-        assert_eq!(decode_text(&with_language, Some(0x11), None), "Solde: 3,20 €");
+        assert_eq!(
+            decode_text(&with_language, Some(0x11), None),
+            "Solde: 3,20 €"
+        );
     }
 
     #[test]
@@ -503,7 +510,10 @@ mod tests {
         );
         // Reads as hex, but unpacks to control characters: it is text.
         assert_eq!(decode_text("1234", Some(15), Some("GSM")), "1234");
-        assert_eq!(decode_text("Solde: 3,20 €", Some(72), Some("IRA")), "Solde: 3,20 €");
+        assert_eq!(
+            decode_text("Solde: 3,20 €", Some(72), Some("IRA")),
+            "Solde: 3,20 €"
+        );
     }
 
     #[test]

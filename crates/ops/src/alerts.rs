@@ -904,6 +904,26 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_low_balance_raises_credit_low_once_and_a_higher_one_clears_it() {
+        let mut rig = rig(|_| {}).await;
+        let balance = |amount: f64, at: Timestamp| NewEvent {
+            at,
+            kind: "balance_checked".into(),
+            message_id: None,
+            modem_id: Some(ModemId::from("m1")),
+            detail: Some(json!({"text": format!("Balance {amount} EUR"), "amount": amount, "low_below": 5.0})),
+        };
+        rig.store.append_event(balance(12.34, rig.now())).await.expect("event");
+        assert_eq!(rig.step().await, (vec![], vec![]), "12.34 is above 5");
+        rig.store.append_event(balance(3.1, rig.now())).await.expect("event");
+        rig.expect_one_episode_raised("credit_low:m1").await;
+        rig.store.append_event(balance(2.0, rig.now())).await.expect("event");
+        assert_eq!(rig.step().await, (vec![], vec![]), "the same episode");
+        rig.store.append_event(balance(20.0, rig.now())).await.expect("event");
+        rig.expect_cleared("credit_low:m1").await;
+    }
+
+    #[tokio::test]
     async fn a_failed_backup_raises_once_and_a_completed_one_clears_it() {
         let mut rig = rig(|_| {}).await;
         let event = |kind: &str, at: Timestamp| NewEvent {

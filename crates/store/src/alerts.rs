@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::error::StoreError;
 use crate::model::Event;
+use crate::postgres;
 use crate::sqlite;
 use crate::store::Store;
 use crate::types::{ModemId, SqlTime};
@@ -86,6 +87,9 @@ impl Store {
     /// already active, whoever raised it.
     pub async fn raise_alert(&self, alert: NewAlert) -> Result<Option<Alert>, StoreError> {
         const DOING: &str = "raising an alert";
+        if let Some(pg) = self.postgres() {
+            return postgres::in_tx!(pg, DOING, |tx| postgres::alerts::raise(&tx, &alert));
+        }
         self.run(DOING, move |db| {
             db.write(DOING, |c| sqlite::alerts::raise(c, &alert))
         })
@@ -101,6 +105,11 @@ impl Store {
         at: Timestamp,
     ) -> Result<Option<Alert>, StoreError> {
         const DOING: &str = "clearing an alert";
+        if let Some(pg) = self.postgres() {
+            return postgres::in_tx!(pg, DOING, |tx| postgres::alerts::clear(
+                &tx, &key, &why, at
+            ));
+        }
         self.run(DOING, move |db| {
             db.write(DOING, |c| sqlite::alerts::clear(c, &key, &why, at))
         })
@@ -110,6 +119,9 @@ impl Store {
     /// The active alerts, oldest first.
     pub async fn active_alerts(&self) -> Result<Vec<Alert>, StoreError> {
         const DOING: &str = "reading active alerts";
+        if let Some(pg) = self.postgres() {
+            return postgres::in_tx!(pg, DOING, |tx| postgres::alerts::active(&tx));
+        }
         self.run(DOING, move |db| db.read(DOING, sqlite::alerts::active))
             .await
     }
@@ -121,6 +133,9 @@ impl Store {
         since: Timestamp,
     ) -> Result<QueueBacklog, StoreError> {
         const DOING: &str = "measuring the queue";
+        if let Some(pg) = self.postgres() {
+            return postgres::in_tx!(pg, DOING, |tx| postgres::alerts::backlog(&tx, now, since));
+        }
         self.run(DOING, move |db| {
             db.read(DOING, |c| sqlite::alerts::backlog(c, now, since))
         })
@@ -130,6 +145,9 @@ impl Store {
     /// Outbound outcomes since `since` (the failure-rate alert).
     pub async fn send_outcomes(&self, since: Timestamp) -> Result<SendOutcomes, StoreError> {
         const DOING: &str = "counting send outcomes";
+        if let Some(pg) = self.postgres() {
+            return postgres::in_tx!(pg, DOING, |tx| postgres::alerts::outcomes(&tx, since));
+        }
         self.run(DOING, move |db| {
             db.read(DOING, |c| sqlite::alerts::outcomes(c, since))
         })
@@ -139,15 +157,25 @@ impl Store {
     /// The newest event whose kind is one of `kinds` (the newest backup, for instance).
     pub async fn latest_event(&self, kinds: Vec<String>) -> Result<Option<Event>, StoreError> {
         const DOING: &str = "reading the newest event";
+        if let Some(pg) = self.postgres() {
+            return postgres::in_tx!(pg, DOING, |tx| postgres::alerts::latest_event(
+                &tx, &kinds
+            ));
+        }
         self.run(DOING, move |db| {
             db.read(DOING, |c| sqlite::alerts::latest_event(c, &kinds))
         })
         .await
     }
 
-    /// The database's journal mode (`wal` when all is well), for `doctor`.
+    /// The database's journal mode (`wal` when all is well), for `doctor`. PostgreSQL always
+    /// writes ahead (and its MVCC never locks readers or external writers out), so it answers
+    /// `wal` without asking the server.
     pub async fn journal_mode(&self) -> Result<String, StoreError> {
         const DOING: &str = "reading the journal mode";
+        if self.postgres().is_some() {
+            return Ok("wal".to_owned());
+        }
         self.run(DOING, move |db| {
             db.read(DOING, sqlite::alerts::journal_mode)
         })

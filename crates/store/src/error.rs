@@ -245,6 +245,19 @@ pub enum StoreError {
         source: tokio_postgres::Error,
     },
 
+    /// TLS to the PostgreSQL server cannot be set up as `sslmode`/`sslrootcert` ask.
+    #[error(
+        "cannot set up TLS to PostgreSQL at {target}: {detail} (database.url: sslmode=require \
+         encrypts without checking the certificate; verify-ca and verify-full check it against \
+         sslrootcert=/path/ca.pem or the system's trusted CAs)"
+    )]
+    PostgresTls {
+        /// `host:port/database`.
+        target: String,
+        /// What is wrong.
+        detail: String,
+    },
+
     /// The PostgreSQL database already has a `messages` table that no Conductor migration
     /// created.
     #[error(
@@ -265,6 +278,21 @@ pub enum StoreError {
     NotOnPostgres {
         /// What was attempted, for people.
         operation: &'static str,
+    },
+
+    /// This node no longer holds the lease of the modem a row was claimed for (several nodes
+    /// on PostgreSQL): another node took the modem over after the lease expired, so this node
+    /// must not write a PDU to it.
+    #[error(
+        "modem {modem} is no longer leased to node {node}: the lease expired (the database was \
+         unreachable, or this node stalled) and another node may drive it now; nothing was sent \
+         here, and the node holding the lease recovers the message"
+    )]
+    LeaseLost {
+        /// The modem.
+        modem: String,
+        /// This node.
+        node: String,
     },
 
     /// A blocking database task panicked or was cancelled (a bug: please report it).

@@ -40,26 +40,30 @@
 //!   backend implements them natively (SQLite on blocking threads, PostgreSQL with
 //!   `SELECT … FOR UPDATE SKIP LOCKED`) and the shared types stay in [`model`].
 //!
-//! # PostgreSQL (issue 9, preview)
+//! # PostgreSQL (issue 9)
 //! `Store::open_url("postgres://user:password@host:port/database")` opens the second backend,
-//! `postgres` (tokio-postgres on a small deadpool pool, no TLS yet). The schema is the same
-//! tables and columns as SQLite (`migrations/postgres/`, times as `timestamptz`, 0/1 flags as
-//! `boolean`), migrated at start under an advisory lock. Ported natively (async, one transaction
-//! per call): `queue_outbound`, `queue_outbound_batch` (without an `Idempotency-Key`),
-//! `claim_due` (`FOR UPDATE SKIP LOCKED`: expiry, failures, numbers, size, block list,
-//! duplicates, quiet hours, pinning and routing; not the sending limits), `part_sending`,
-//! `part_sent`, `part_rejected`, `part_ambiguous`, `recover_interrupted`, `requeue`, `cancel`,
-//! `store_inbound_single`, `sim_deletions_due`, `oldest_sim_copies`, `sim_copy_deleted`,
-//! `mark_read`, `record_status_report`, `upsert_modem_status`, `modem_statuses`, `append_event`,
-//! `history`, `events_since`, `totals`, `list`, `message`, `check_writable`, `checkpoint` (a no-op)
-//! and `watch_external_changes` (`LISTEN`/`NOTIFY`, a periodic wake as safety net).
-//! Everything else returns [`StoreError::NotOnPostgres`] naming the operation, never a panic:
-//! long-message reassembly (`store_inbound_part`, `flush_incomplete`), `store_undecodable`,
-//! sending limits in `claim_due` and `limit_usage`, `data_version`, the block list, held counts,
-//! idempotency keys, webhooks, volume and latency figures, stats, alerts, backups, retention and
-//! the toolbox. Modem leases and takeover are not there yet either: `recover_interrupted` must run
-//! before any node claims.
-//!
+//! `postgres` (tokio-postgres on a small deadpool pool; TLS with rustls following libpq's
+//! `sslmode`: `require` encrypts, `verify-ca`/`verify-full` check the certificate against
+//! `sslrootcert=/path/ca.pem` or the system's CAs). The schema is the same tables and columns
+//! as SQLite (`migrations/postgres/`, times as `timestamptz`, 0/1 flags as `boolean`),
+//! migrated at start under an advisory lock. Every operation is ported natively (async, one
+//! transaction per call), with the SQLite backend's semantics, errors and events: inbound
+//! (single messages, long-message reassembly with flushes and late parts, undecodable PDUs, the
+//! SIM copy lifecycle), outbound (queueing, `claim_due` with `FOR UPDATE SKIP LOCKED` and the
+//! whole sending policy including limits, per-part progress, recovery, requeue, cancel), status
+//! reports, the block list, limit usage and held counts, idempotency keys, the webhook outbox,
+//! volume and latency figures, stats (medians with `percentile_cont`), alert episodes (one
+//! active per key by the partial unique index), retention, the toolbox's cursors and import
+//! ledger, and `watch_external_changes` (`LISTEN`/`NOTIFY`, a periodic wake as safety net).
+//! What SQLite's single writer gave for free is explicit here: a transaction-scoped advisory
+//! lock per multipart group and per `Idempotency-Key`, `ON CONFLICT` on the unique
+//! fingerprints and alert keys, so several nodes never store, assemble or raise twice.
+//! Backend-specific answers: [`Store::backup_to`] returns
+//! [`MaintenanceError::PostgresBackup`] (use `pg_dump`; the error says how),
+//! [`Store::data_version`] counts other writers' notifications on a `LISTEN` session,
+//! [`Store::journal_mode`] is always `wal`, and [`Store::checkpoint`] is a no-op.
+//! [`StoreError::NotOnPostgres`] remains for an operation added to SQLite and not yet ported.
+
 //! # How SQLite is driven
 //! rusqlite is synchronous, so every call runs on tokio's blocking pool
 //! (`spawn_blocking`): one writer connection behind a mutex (SQLite allows one writer anyway,
@@ -88,6 +92,7 @@ pub mod alerts;
 pub mod api;
 pub mod error;
 pub mod fingerprint;
+pub mod lease;
 pub mod maintenance;
 mod migrate;
 pub mod model;
@@ -106,6 +111,9 @@ pub use api::{
 };
 pub use error::StoreError;
 pub use fingerprint::Fingerprint;
+pub use lease::{
+    Acquisition, DEFAULT_LEASE_EXPIRY, DEFAULT_LEASE_HEARTBEAT, Lease, NodeLeases, by_node,
+};
 pub use maintenance::{
     BackupOptions, BackupStats, MaintenanceError, RetentionCandidate, RetentionDeleted,
     RetentionRule, VerifiedDatabase, verify_database_file,

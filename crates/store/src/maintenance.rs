@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use crate::error::StoreError;
 use crate::model::MessageDetail;
+use crate::postgres;
 use crate::sqlite;
 use crate::store::Store;
 use crate::types::{Direction, MessageId, Status};
@@ -74,6 +75,20 @@ pub enum MaintenanceError {
     /// Backups need SQLite; other backends have their own tools.
     #[error("online backups need a SQLite database; use the database server's own backup tools")]
     NotSqlite,
+
+    /// `conductor backup` on PostgreSQL: the server's own `pg_dump` takes a consistent copy
+    /// while every node keeps writing, and is what its operators already restore from.
+    #[error(
+        "conductor backup copies SQLite databases; this one is PostgreSQL at {target}. Back it \
+         up with pg_dump, which reads one consistent snapshot while the nodes keep running: \
+         `pg_dump --format=custom --file=conductor-$(date +%F).dump \"<database.url>\"` \
+         (restore into an empty database with `pg_restore --dbname=\"<database.url>\" FILE`); \
+         turn the daily backup off with backup.enabled = false"
+    )]
+    PostgresBackup {
+        /// `host:port/database`, without the password.
+        target: String,
+    },
 }
 
 /// How an online backup paces itself.
@@ -282,6 +297,11 @@ impl Store {
         options: BackupOptions,
     ) -> Result<BackupStats, MaintenanceError> {
         const DOING: &str = "backing up the database";
+        if let Some(pg) = self.postgres() {
+            return Err(MaintenanceError::PostgresBackup {
+                target: pg.target().to_owned(),
+            });
+        }
         self.run(DOING, move |db| {
             Ok(sqlite::backup::backup(db, &dest, &options))
         })
@@ -295,6 +315,11 @@ impl Store {
         rules: Vec<RetentionRule>,
     ) -> Result<Vec<RetentionCandidate>, StoreError> {
         const DOING: &str = "listing messages due for retention";
+        if let Some(pg) = self.postgres() {
+            return postgres::in_tx!(pg, DOING, |tx| postgres::maintenance::candidates(
+                &tx, &rules
+            ));
+        }
         self.run(DOING, move |db| {
             db.read(DOING, |c| sqlite::retention::candidates(c, &rules))
         })
@@ -308,6 +333,9 @@ impl Store {
         ids: Vec<MessageId>,
     ) -> Result<Vec<MessageDetail>, StoreError> {
         const DOING: &str = "reading messages for the export";
+        if let Some(pg) = self.postgres() {
+            return postgres::in_tx!(pg, DOING, |tx| postgres::maintenance::details(&tx, &ids));
+        }
         self.run(DOING, move |db| {
             db.read(DOING, |c| sqlite::retention::details(c, &ids))
         })
@@ -323,6 +351,9 @@ impl Store {
         batch: Vec<RetentionCandidate>,
     ) -> Result<RetentionDeleted, StoreError> {
         const DOING: &str = "deleting old messages";
+        if let Some(pg) = self.postgres() {
+            return postgres::in_tx!(pg, DOING, |tx| postgres::maintenance::delete(&tx, &batch));
+        }
         self.run(DOING, move |db| {
             db.write(DOING, |c| sqlite::retention::delete(c, &batch))
         })

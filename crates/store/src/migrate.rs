@@ -56,6 +56,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "toolbox",
         sql: include_str!("../migrations/sqlite/0006_toolbox.sql"),
     },
+    Migration {
+        version: 7,
+        name: "modem_leases",
+        sql: include_str!("../migrations/sqlite/0007_modem_leases.sql"),
+    },
 ];
 
 /// Migrations that rebuild a table other tables reference (SQLite cannot alter a CHECK): they
@@ -65,7 +70,7 @@ const MIGRATIONS: &[Migration] = &[
 const REBUILDS_TABLES: &[i64] = &[5];
 
 /// The schema version this build creates and understands.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// Brings the database at `path` (open on `conn`) to [`SCHEMA_VERSION`].
 pub(crate) fn migrate(

@@ -143,6 +143,11 @@ impl Store {
     /// for which rows count and how latencies are measured).
     pub async fn stats(&self, query: StatsQuery) -> Result<Vec<PeriodFigures>, StoreError> {
         const DOING: &str = "computing statistics";
+        if let Some(pg) = self.postgres() {
+            return crate::postgres::in_tx!(pg, DOING, |tx| crate::postgres::stats::figures(
+                &tx, &query
+            ));
+        }
         self.run(DOING, move |db| {
             db.read(DOING, |c| sqlite::stats::figures(c, &query))
         })

@@ -124,6 +124,11 @@ impl Store {
         Self::open_sqlite(url, options).await
     }
 
+    /// Whether this store is on PostgreSQL.
+    pub(crate) fn is_postgres(&self) -> bool {
+        self.postgres().is_some()
+    }
+
     /// The SQLite file, for messages.
     pub fn sqlite_path(&self) -> Option<&Path> {
         match &*self.backend {
@@ -132,9 +137,20 @@ impl Store {
         }
     }
 
+    /// The PostgreSQL backend, for the `impl Store` blocks in other modules (`crate::stats`,
+    /// `crate::alerts`, `crate::maintenance`, `crate::toolbox`): each runs its native async
+    /// port on it, and [`Store::run`] only on SQLite.
+    pub(crate) fn postgres(&self) -> Option<&Postgres> {
+        match &*self.backend {
+            Backend::Postgres(db) => Some(db),
+            Backend::Sqlite(_) => None,
+        }
+    }
+
     /// Runs `f` against the SQLite backend on the blocking pool (also used by the `impl Store`
-    /// blocks in `crate::stats`, `crate::alerts` and `crate::maintenance`). On PostgreSQL every
-    /// operation that reaches this is one not ported yet: [`StoreError::NotOnPostgres`].
+    /// blocks in `crate::stats`, `crate::alerts` and `crate::maintenance`). Every operation
+    /// dispatches PostgreSQL before it gets here; one that did not would get
+    /// [`StoreError::NotOnPostgres`], never a panic.
     pub(crate) async fn run<T, F>(&self, doing: &'static str, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -172,6 +188,12 @@ impl Store {
     /// was flushed into.
     pub async fn store_inbound_part(&self, part: InboundPart) -> Result<StoredPart, StoreError> {
         const DOING: &str = "storing a message part";
+        if let Backend::Postgres(pg) = &*self.backend {
+            let window = pg.late_part_window;
+            return postgres::in_tx!(pg, DOING, |tx| postgres::inbound::store_part(
+                &tx, &part, window
+            ));
+        }
         self.run(DOING, move |db| {
             let window = db.late_part_window;
             db.write(DOING, |c| sqlite::inbound::store_part(c, &part, window))
@@ -183,6 +205,11 @@ impl Store {
     /// content, so it is seen, deleted from the SIM like any other, and never re-read forever.
     pub async fn store_undecodable(&self, pdu: UndecodablePdu) -> Result<Stored, StoreError> {
         const DOING: &str = "storing an undecodable PDU";
+        if let Backend::Postgres(pg) = &*self.backend {
+            return postgres::in_tx!(pg, DOING, |tx| postgres::inbound::store_undecodable(
+                &tx, &pdu
+            ));
+        }
         self.run(DOING, move |db| {
             db.write(DOING, |c| sqlite::inbound::store_undecodable(c, &pdu))
         })
@@ -198,6 +225,11 @@ impl Store {
         now: Timestamp,
     ) -> Result<Vec<MessageId>, StoreError> {
         const DOING: &str = "storing incomplete messages";
+        if let Backend::Postgres(pg) = &*self.backend {
+            return postgres::in_tx!(pg, DOING, |tx| postgres::inbound::flush_incomplete(
+                &tx, older_than, now
+            ));
+        }
         self.run(DOING, move |db| {
             db.write(DOING, |c| {
                 sqlite::inbound::flush_incomplete(c, older_than, now)
@@ -334,8 +366,8 @@ impl Store {
     ) -> Result<(), StoreError> {
         const DOING: &str = "recording a part being sent";
         if let Backend::Postgres(pg) = &*self.backend {
-            return postgres::in_tx!(pg, DOING, |tx| postgres::outbound::part_sending(
-                &tx, id, &part, now
+            return postgres::in_tx!(pg, DOING, |tx| postgres::lease::part_sending(
+                pg, &tx, id, &part, now
             ));
         }
         self.run(DOING, move |db| {
@@ -433,12 +465,42 @@ impl Store {
             return postgres::in_tx!(pg, DOING, |tx| postgres::outbound::recover_interrupted(
                 &tx,
                 now,
-                at_least_once
+                at_least_once,
+                None
             ));
         }
         self.run(DOING, move |db| {
             db.write(DOING, |c| {
-                sqlite::outbound::recover_interrupted(c, now, at_least_once)
+                sqlite::outbound::recover_interrupted(c, now, at_least_once, None)
+            })
+        })
+        .await
+    }
+
+    /// [`recover_interrupted`](Self::recover_interrupted) for the rows sent through `modems`
+    /// only (`sending_modem`): what a node runs for the modems it has just acquired the leases
+    /// of, since with several nodes on one database the other rows in flight are other live
+    /// nodes' sends (issue 9). On takeover, the dead node's sends through the modem become
+    /// `unknown` (or queued again) exactly as after a crash.
+    pub async fn recover_interrupted_on(
+        &self,
+        modems: Vec<ModemId>,
+        now: Timestamp,
+        at_least_once: bool,
+    ) -> Result<Recovered, StoreError> {
+        const DOING: &str = "recovering interrupted sends";
+        let modems: Vec<String> = modems.into_iter().map(|m| m.0).collect();
+        if let Backend::Postgres(pg) = &*self.backend {
+            return postgres::in_tx!(pg, DOING, |tx| postgres::outbound::recover_interrupted(
+                &tx,
+                now,
+                at_least_once,
+                Some(&modems)
+            ));
+        }
+        self.run(DOING, move |db| {
+            db.write(DOING, |c| {
+                sqlite::outbound::recover_interrupted(c, now, at_least_once, Some(&modems))
             })
         })
         .await
@@ -616,8 +678,14 @@ impl Store {
 
     /// A counter that changes whenever *another* process (or another `Store` on the same file)
     /// commits; the daemon's own writes leave it alone (`PRAGMA data_version` on the writer
-    /// connection).
+    /// connection). On PostgreSQL: the number of other writers' commits to `messages` this
+    /// store has been notified of (`LISTEN`, started by the first call, which returns 0), so
+    /// it moves on the same commits; [`Store::watch_external_changes`] waits for them instead
+    /// of polling.
     pub async fn data_version(&self) -> Result<i64, StoreError> {
+        if let Backend::Postgres(pg) = &*self.backend {
+            return pg.data_version().await;
+        }
         self.run("reading data_version", |db| db.data_version())
             .await
     }
@@ -688,7 +756,7 @@ impl Store {
     ) -> Result<crate::api::QueueOutcome, StoreError> {
         const DOING: &str = "queueing messages";
         if let Backend::Postgres(pg) = &*self.backend {
-            return postgres::in_tx!(pg, DOING, |tx| postgres::outbound::queue_batch(
+            return postgres::in_tx!(pg, DOING, |tx| postgres::api::queue_batch(
                 &tx,
                 &messages,
                 key.as_ref(),
@@ -706,6 +774,11 @@ impl Store {
     /// Deletes the `Idempotency-Key`s recorded before `older_than` (expired); returns how many.
     pub async fn prune_idempotency_keys(&self, older_than: Timestamp) -> Result<usize, StoreError> {
         const DOING: &str = "pruning expired idempotency keys";
+        if let Backend::Postgres(pg) = &*self.backend {
+            return postgres::in_tx!(pg, DOING, |tx| postgres::api::prune_idempotency(
+                &tx, older_than
+            ));
+        }
         self.run(DOING, move |db| {
             db.write(DOING, |c| sqlite::api::prune_idempotency(c, older_than))
         })
@@ -715,6 +788,9 @@ impl Store {
     /// The newest event's id, 0 when there is none (where a live stream starts).
     pub async fn last_event_id(&self) -> Result<i64, StoreError> {
         const DOING: &str = "reading the last event id";
+        if let Backend::Postgres(pg) = &*self.backend {
+            return postgres::in_tx!(pg, DOING, |tx| postgres::api::last_event_id(&tx));
+        }
         self.run(DOING, move |db| db.read(DOING, sqlite::api::last_event_id))
             .await
     }
@@ -722,6 +798,11 @@ impl Store {
     /// How far a webhook endpoint has read the events; None before its first enqueue.
     pub async fn webhook_cursor(&self, endpoint: String) -> Result<Option<i64>, StoreError> {
         const DOING: &str = "reading a webhook cursor";
+        if let Backend::Postgres(pg) = &*self.backend {
+            return postgres::in_tx!(pg, DOING, |tx| postgres::api::webhook_cursor(
+                &tx, &endpoint
+            ));
+        }
         self.run(DOING, move |db| {
             db.read(DOING, |c| sqlite::api::webhook_cursor(c, &endpoint))
         })
@@ -738,6 +819,15 @@ impl Store {
         now: Timestamp,
     ) -> Result<usize, StoreError> {
         const DOING: &str = "enqueueing webhook deliveries";
+        if let Backend::Postgres(pg) = &*self.backend {
+            return postgres::in_tx!(pg, DOING, |tx| postgres::api::enqueue(
+                &tx,
+                &endpoint,
+                cursor,
+                &deliveries,
+                now
+            ));
+        }
         self.run(DOING, move |db| {
             db.write(DOING, |c| {
                 sqlite::api::enqueue(c, &endpoint, cursor, &deliveries, now)
@@ -754,6 +844,11 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<crate::api::WebhookDelivery>, StoreError> {
         const DOING: &str = "listing due webhook deliveries";
+        if let Backend::Postgres(pg) = &*self.backend {
+            return postgres::in_tx!(pg, DOING, |tx| postgres::api::due(
+                &tx, &endpoint, now, limit
+            ));
+        }
         self.run(DOING, move |db| {
             db.read(DOING, |c| sqlite::api::due(c, &endpoint, now, limit))
         })
@@ -768,6 +863,11 @@ impl Store {
         now: Timestamp,
     ) -> Result<(), StoreError> {
         const DOING: &str = "recording a webhook attempt";
+        if let Backend::Postgres(pg) = &*self.backend {
+            return postgres::in_tx!(pg, DOING, |tx| postgres::api::attempted(
+                &tx, id, &result, now
+            ));
+        }
         self.run(DOING, move |db| {
             db.write(DOING, |c| sqlite::api::attempted(c, id, &result, now))
         })
@@ -780,6 +880,9 @@ impl Store {
         filter: crate::api::DeliveryFilter,
     ) -> Result<Vec<crate::api::WebhookDelivery>, StoreError> {
         const DOING: &str = "listing webhook deliveries";
+        if let Backend::Postgres(pg) = &*self.backend {
+            return postgres::in_tx!(pg, DOING, |tx| postgres::api::deliveries(&tx, &filter));
+        }
         self.run(DOING, move |db| {
             db.read(DOING, |c| sqlite::api::deliveries(c, &filter))
         })
@@ -793,6 +896,9 @@ impl Store {
         by_day: bool,
     ) -> Result<Vec<crate::api::VolumeBucket>, StoreError> {
         const DOING: &str = "counting messages per hour";
+        if let Backend::Postgres(pg) = &*self.backend {
+            return postgres::in_tx!(pg, DOING, |tx| postgres::api::volume(&tx, since, by_day));
+        }
         self.run(DOING, move |db| {
             db.read(DOING, |c| sqlite::api::volume(c, since, by_day))
         })
@@ -807,6 +913,11 @@ impl Store {
         bounds: Vec<f64>,
     ) -> Result<crate::api::LatencyHistogram, StoreError> {
         const DOING: &str = "measuring latencies";
+        if let Backend::Postgres(pg) = &*self.backend {
+            return postgres::in_tx!(pg, DOING, |tx| postgres::api::latency_histogram(
+                &tx, which, &bounds
+            ));
+        }
         self.run(DOING, move |db| {
             db.read(DOING, |c| sqlite::api::latency_histogram(c, which, &bounds))
         })
@@ -821,6 +932,9 @@ impl Store {
         now: Timestamp,
     ) -> Result<usize, StoreError> {
         const DOING: &str = "rescheduling webhook deliveries";
+        if let Backend::Postgres(pg) = &*self.backend {
+            return postgres::in_tx!(pg, DOING, |tx| postgres::api::due_now(&tx, &endpoint, now));
+        }
         self.run(DOING, move |db| {
             db.write(DOING, |c| sqlite::api::due_now(c, &endpoint, now))
         })
@@ -840,6 +954,16 @@ impl Store {
         now: Timestamp,
     ) -> Result<bool, StoreError> {
         const DOING: &str = "blocking a number";
+        if let Backend::Postgres(pg) = &*self.backend {
+            return postgres::in_tx!(pg, DOING, |tx| postgres::policy::block(
+                &tx,
+                &number,
+                &source,
+                reason.as_deref(),
+                message_id,
+                now
+            ));
+        }
         self.run(DOING, move |db| {
             db.write(DOING, |c| {
                 sqlite::policy::block(c, &number, &source, reason.as_deref(), message_id, now)
@@ -857,6 +981,11 @@ impl Store {
         now: Timestamp,
     ) -> Result<bool, StoreError> {
         const DOING: &str = "unblocking a number";
+        if let Backend::Postgres(pg) = &*self.backend {
+            return postgres::in_tx!(pg, DOING, |tx| postgres::policy::unblock(
+                &tx, &number, &source, message_id, now
+            ));
+        }
         self.run(DOING, move |db| {
             db.write(DOING, |c| {
                 sqlite::policy::unblock(c, &number, &source, message_id, now)
@@ -868,6 +997,9 @@ impl Store {
     /// The block list, newest first.
     pub async fn blocked_numbers(&self) -> Result<Vec<crate::policy::BlockedNumber>, StoreError> {
         const DOING: &str = "reading the block list";
+        if let Backend::Postgres(pg) = &*self.backend {
+            return postgres::in_tx!(pg, DOING, |tx| postgres::policy::blocked_numbers(&tx));
+        }
         self.run(DOING, move |db| {
             db.read(DOING, sqlite::policy::blocked_numbers)
         })
@@ -877,6 +1009,9 @@ impl Store {
     /// Queued rows per hold (`held_by`: a limit, quiet hours, a modem), for metrics.
     pub async fn held_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
         const DOING: &str = "counting held messages";
+        if let Backend::Postgres(pg) = &*self.backend {
+            return postgres::in_tx!(pg, DOING, |tx| postgres::policy::held_counts(&tx));
+        }
         self.run(DOING, move |db| db.read(DOING, sqlite::policy::held_counts))
             .await
     }
@@ -889,6 +1024,14 @@ impl Store {
         now: Timestamp,
     ) -> Result<Vec<crate::policy::LimitUsage>, StoreError> {
         const DOING: &str = "measuring limit usage";
+        if let Backend::Postgres(pg) = &*self.backend {
+            return postgres::in_tx!(pg, DOING, |tx| postgres::policy::limit_usage(
+                &tx,
+                &limits,
+                recipient_per_hour,
+                now
+            ));
+        }
         self.run(DOING, move |db| {
             db.read(DOING, |c| {
                 sqlite::policy::limit_usage(c, &limits, recipient_per_hour, now)
@@ -900,6 +1043,9 @@ impl Store {
     /// Outbox rows and attempts per endpoint and state (metrics).
     pub async fn webhook_counts(&self) -> Result<Vec<crate::api::DeliveryCount>, StoreError> {
         const DOING: &str = "counting webhook deliveries";
+        if let Backend::Postgres(pg) = &*self.backend {
+            return postgres::in_tx!(pg, DOING, |tx| postgres::api::delivery_counts(&tx));
+        }
         self.run(DOING, move |db| {
             db.read(DOING, sqlite::api::delivery_counts)
         })

@@ -71,6 +71,11 @@ impl Store {
     /// How far the events follower `name` has read; None before its first run.
     pub async fn event_cursor(&self, name: String) -> Result<Option<i64>, StoreError> {
         const DOING: &str = "reading an event cursor";
+        if let Some(pg) = self.postgres() {
+            return crate::postgres::in_tx!(pg, DOING, |tx| {
+                crate::postgres::maintenance::event_cursor(&tx, &name)
+            });
+        }
         self.run(DOING, move |db| db.read(DOING, |c| cursor(c, &name)))
             .await
     }
@@ -83,6 +88,11 @@ impl Store {
         now: Timestamp,
     ) -> Result<(), StoreError> {
         const DOING: &str = "moving an event cursor";
+        if let Some(pg) = self.postgres() {
+            return crate::postgres::in_tx!(pg, DOING, |tx| {
+                crate::postgres::maintenance::set_event_cursor(&tx, &name, last_event_id, now)
+            });
+        }
         self.run(DOING, move |db| {
             db.write(DOING, |c| {
                 c.prepare_cached(
@@ -106,6 +116,11 @@ impl Store {
         items: Vec<String>,
     ) -> Result<Vec<bool>, StoreError> {
         const DOING: &str = "reading the import ledger";
+        if let Some(pg) = self.postgres() {
+            return crate::postgres::in_tx!(pg, DOING, |tx| {
+                crate::postgres::maintenance::imported_items(&tx, &source_kind, &source, &items)
+            });
+        }
         self.run(DOING, move |db| {
             db.read(DOING, |c| {
                 items
@@ -125,6 +140,11 @@ impl Store {
         now: Timestamp,
     ) -> Result<ImportOutcome, StoreError> {
         const DOING: &str = "importing messages";
+        if let Some(pg) = self.postgres() {
+            return crate::postgres::in_tx!(pg, DOING, |tx| {
+                crate::postgres::maintenance::import_messages(&tx, &messages, now)
+            });
+        }
         self.run(DOING, move |db| {
             db.write(DOING, |c| {
                 let now = sql_time(now);

@@ -25,8 +25,10 @@ pub const DCS_GSM7: u8 = 15;
 /// `AT+CUSD=1,"<code>",15`: result presentation on, and send `code`. `code` is what an
 /// operator types (`*100#`, or `1` to answer a menu), as text in the modem's character set.
 pub fn request(code: &str) -> Result<Command, InvalidCommand> {
-    Ok(Command::new(format!("AT+CUSD=1,{},{DCS_GSM7}", quoted(code)?))?
-        .with_timeout(REQUEST_TIMEOUT))
+    Ok(
+        Command::new(format!("AT+CUSD=1,{},{DCS_GSM7}", quoted(code)?))?
+            .with_timeout(REQUEST_TIMEOUT),
+    )
 }
 
 /// `AT+CUSD=2`: cancel the session (after an answer that asked for more, `<m>`=1, and the

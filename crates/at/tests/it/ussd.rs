@@ -19,7 +19,10 @@ fn a_cusd_before_ok_is_part_of_the_answer_and_parses() {
         request(),
         input(format!("\r\n+CUSD: 0,\"{PACKED}\",15\r\n\r\nOK\r\n")),
     ]);
-    assert_eq!(outcome.transmits, vec![b"AT+CUSD=1,\"*100#\",15\r".to_vec()]);
+    assert_eq!(
+        outcome.transmits,
+        vec![b"AT+CUSD=1,\"*100#\",15\r".to_vec()]
+    );
     let response = outcome.response(0);
     assert_eq!(response.result, FinalResult::Ok);
     assert_eq!(
@@ -85,7 +88,10 @@ fn not_supported_comes_without_text() {
             dcs: None
         })
     );
-    assert_eq!(UssdStatus::NotSupported.description(), "not supported by the network");
+    assert_eq!(
+        UssdStatus::NotSupported.description(),
+        "not supported by the network"
+    );
 }
 
 #[test]

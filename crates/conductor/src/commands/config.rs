@@ -40,7 +40,7 @@ pub fn run(command: ConfigCommand, overrides: &Overrides) -> Result<()> {
             let starter = ConfigFile {
                 database: config::DatabaseSection {
                     path: Some("conductor.db".into()),
-                    url: None,
+                    ..config::DatabaseSection::default()
                 },
                 modems: vec![ModemSection::new("sim1", "/dev/ttyUSB2")],
                 ..ConfigFile::default()

@@ -26,6 +26,7 @@ struct Check {
 /// Runs the checks, prints them, and fails (exit 1) when any is not ok.
 pub async fn health(config: &Config, as_json: bool) -> Result<()> {
     let mut checks = Vec::new();
+    let mut nodes = Vec::new();
     let store = match open_store(config).await {
         Ok(store) => Some(store),
         Err(error) => {
@@ -65,6 +66,16 @@ pub async fn health(config: &Config, as_json: bool) -> Result<()> {
             });
         }
         let now = Timestamp::now();
+        // Several nodes on PostgreSQL: which node drives each modem (none on SQLite).
+        let leases = store.leases().await.unwrap_or_default();
+        nodes = conductor_store::by_node(&leases, now);
+        let driven_by = |id: &str| {
+            leases
+                .iter()
+                .find(|l| l.modem.0 == id && l.is_live(now))
+                .map(|l| format!(" (node {})", l.node))
+                .unwrap_or_default()
+        };
         for id in expected {
             let name = format!("modem {id}");
             let Some(row) = rows.iter().find(|r| r.modem_id.0 == id) else {
@@ -90,7 +101,7 @@ pub async fn health(config: &Config, as_json: bool) -> Result<()> {
                 Check {
                     name,
                     ok: true,
-                    detail: "ready".into(),
+                    detail: format!("ready{}", driven_by(&id)),
                 }
             } else {
                 Check {
@@ -119,7 +130,7 @@ pub async fn health(config: &Config, as_json: bool) -> Result<()> {
     if as_json {
         println!(
             "{}",
-            serde_json::json!({ "healthy": healthy, "checks": checks, "alerts": alerts })
+            serde_json::json!({ "healthy": healthy, "checks": checks, "alerts": alerts, "nodes": nodes })
         );
     } else {
         for check in &checks {
@@ -128,6 +139,19 @@ pub async fn health(config: &Config, as_json: bool) -> Result<()> {
                 if check.ok { "ok" } else { "FAIL" },
                 check.name,
                 check.detail
+            );
+        }
+        for node in &nodes {
+            let modems: Vec<&str> = node.modems.iter().map(|m| m.0.as_str()).collect();
+            println!(
+                "{:<4} {:<16} {}",
+                if node.live { "ok" } else { "GONE" },
+                format!("node {}", node.node),
+                if node.live {
+                    format!("holds {}", modems.join(", "))
+                } else {
+                    format!("no heartbeat since {} UTC", node.heartbeat_at.as_str())
+                }
             );
         }
         for alert in &alerts {

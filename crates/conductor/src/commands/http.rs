@@ -31,16 +31,39 @@ pub async fn start(
     let counters = gateway.clone().map(|handle| {
         Arc::new(move || http_counters(handle.counters())) as conductor_http::CounterSource
     });
+    let ussd = gateway.clone().map(ussd_runner);
     let waker: Option<conductor_http::Waker> =
         gateway.map(|handle| Arc::new(move || handle.wake()) as conductor_http::Waker);
     let mut state = AppState::build(store, http, Arc::new(move || clock.now()), waker, shutdown);
     if let Some(counters) = counters {
         state = state.with_counters(counters);
     }
+    if let Some(ussd) = ussd {
+        state = state.with_ussd(ussd);
+    }
     let server = Server::start(state, webhooks)
         .await
         .context("cannot start the HTTP API (the `http` and `webhooks` sections of the config)")?;
     Ok(Some(server))
+}
+
+/// `POST /api/v1/modems/{id}/ussd` through the gateway's modem handle (conductor-http does
+/// not depend on the gateway).
+fn ussd_runner(handle: GatewayHandle) -> conductor_http::UssdRunner {
+    Arc::new(move |modem: String, code: String| {
+        let handle = handle.clone();
+        Box::pin(async move {
+            match handle.ussd(&modem, &code).await {
+                Ok(reply) => Ok(crate::commands::ussd::answer_json(&modem, &code, &reply)),
+                Err(conductor_gateway::UssdRequestError::UnknownModem(_)) => Err(
+                    conductor_http::UssdFailure::UnknownModem(format!(
+                        "no modem {modem:?} is served by this daemon"
+                    )),
+                ),
+                Err(error) => Err(conductor_http::UssdFailure::Modem(error.to_string())),
+            }
+        })
+    })
 }
 
 /// The gateway's counters in the shape `/metrics` reads (conductor-http does not depend on

@@ -50,6 +50,19 @@ pub fn gateway_config(config: &Config) -> GatewayConfig {
             settings.modem.smsc = m.smsc.clone();
             settings.rate_limit_per_minute = m.rate_limit_per_minute;
             settings.limits = m.limits.limits();
+            settings.calls = conductor_gateway::CallSettings {
+                reject: m.calls.reject,
+                auto_reply: m.calls.auto_reply.clone(),
+                auto_reply_interval: m
+                    .calls
+                    .auto_reply_interval
+                    .unwrap_or(conductor_gateway::CallSettings::default().auto_reply_interval),
+            };
+            settings.balance = m.balance.as_ref().map(|b| conductor_gateway::BalanceCheck {
+                code: b.code.clone(),
+                every: b.every,
+                low_below: b.low_below,
+            });
             // A modem named by IMEI/ICCID: its port is looked up at every (re)connect.
             crate::commands::modem::locate_by_identity(&mut settings, m, &file.modems);
             settings
@@ -92,7 +105,22 @@ pub fn gateway_config(config: &Config) -> GatewayConfig {
             start_keywords: file.outbound.start_keywords.clone(),
             ..OutboundConfig::default()
         },
+        cluster: cluster_config(&file.database),
         ..GatewayConfig::default()
+    }
+}
+
+/// `database.node` and the lease timings (used on PostgreSQL only).
+fn cluster_config(database: &config::DatabaseSection) -> conductor_gateway::ClusterConfig {
+    let defaults = conductor_gateway::ClusterConfig::default();
+    conductor_gateway::ClusterConfig {
+        node: database
+            .node
+            .clone()
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or(defaults.node),
+        heartbeat: database.lease_heartbeat.unwrap_or(defaults.heartbeat),
+        expiry: database.lease_expiry.unwrap_or(defaults.expiry),
     }
 }
 
@@ -140,6 +168,9 @@ pub fn run(config: Config, overrides: &config::Overrides) -> Result<()> {
         // Alert episodes (conductor-ops); the evaluator stops with `shutdown`.
         let _alerts =
             crate::alerts_config::spawn_alerts(&config, &store, clock.clone(), &shutdown)?;
+        // Event scripts and alert SMS follow the events table; they stop with `shutdown`.
+        let _toolbox =
+            crate::toolbox_config::spawn_toolbox(&config, &store, clock.clone(), &shutdown)?;
         let gateway = conductor_gateway::Gateway::start(
             gateway_config(&config),
             store.clone(),

@@ -11,4 +11,5 @@ mod outbound;
 mod policy;
 mod reports;
 mod runtime;
+mod toolbox;
 mod util;

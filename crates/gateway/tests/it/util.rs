@@ -104,6 +104,8 @@ pub fn gateway_config(modems: usize) -> GatewayConfig {
                 id,
                 rate_limit_per_minute: None,
                 limits: conductor_gateway::Limits::default(),
+                calls: conductor_gateway::CallSettings::default(),
+                balance: None,
             }
         })
         .collect();

@@ -319,6 +319,7 @@ async fn the_openapi_document_describes_every_route_the_router_serves() {
         ("/api/v1/conversations/{number}", "get"),
         ("/api/v1/modems", "get"),
         ("/api/v1/modems/{id}", "get"),
+        ("/api/v1/modems/{id}/ussd", "post"),
         ("/api/v1/health", "get"),
         ("/api/v1/stats", "get"),
         ("/api/v1/events", "get"),
@@ -337,7 +338,7 @@ async fn the_openapi_document_describes_every_route_the_router_serves() {
     }
     assert_eq!(
         paths.len(),
-        18,
+        19,
         "documented paths: {:?}",
         paths.keys().collect::<Vec<_>>()
     );

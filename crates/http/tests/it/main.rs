@@ -7,5 +7,6 @@ mod events;
 mod idempotency;
 mod security;
 mod tls;
+mod ussd;
 mod util;
 mod webhooks;

@@ -121,7 +121,10 @@ async fn ussd_round_trip_in_ucs2() {
     let reply = balance(Personality::quectel_ec25()).await;
     assert_eq!(reply.dcs, Some(72));
     assert!(
-        reply.raw.as_deref().is_some_and(|r| r.starts_with("0059006F")),
+        reply
+            .raw
+            .as_deref()
+            .is_some_and(|r| r.starts_with("0059006F")),
         "{reply:?}"
     );
 }
@@ -158,7 +161,10 @@ async fn an_incoming_call_is_one_event_with_the_number_and_chup_rejects_it() {
     );
     let how = rig.modem.handle.hang_up().await.expect("hung up");
     assert_eq!(how, HangUp::Chup);
-    assert!(matches!(tracker.hung_up().as_slice(), [CallEvent::Ended { .. }]));
+    assert!(matches!(
+        tracker.hung_up().as_slice(),
+        [CallEvent::Ended { .. }]
+    ));
     // A RING may cross the CHUP on the wire; none comes after it, well past the gap.
     while rig.modem.urcs.try_recv().is_ok() {}
     tokio::time::sleep(Duration::from_secs(15)).await;
@@ -178,7 +184,10 @@ async fn a_modem_that_refuses_chup_is_hung_up_with_ath() {
         .await;
     let mut tracker = CallTracker::default();
     rig.call_events(&mut tracker, 1).await;
-    assert_eq!(rig.modem.handle.hang_up().await.expect("hung up"), HangUp::Ath);
+    assert_eq!(
+        rig.modem.handle.hang_up().await.expect("hung up"),
+        HangUp::Ath
+    );
     let calls = rig.control(serde_json::json!({"op": "calls"})).await;
     assert_eq!(calls["calls"][0]["rejected_with"], "ATH", "{calls}");
 }
@@ -193,7 +202,10 @@ async fn a_call_nobody_rejects_ends_when_the_caller_gives_up() {
     assert!(
         matches!(
             events.as_slice(),
-            [CallEvent::Incoming { .. }, CallEvent::Ended { rings: 2, .. }]
+            [
+                CallEvent::Incoming { .. },
+                CallEvent::Ended { rings: 2, .. }
+            ]
         ),
         "{events:?}"
     );

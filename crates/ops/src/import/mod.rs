@@ -310,7 +310,7 @@ pub fn sql_time(value: &str, zone: &TimeZone) -> Option<String> {
 /// (`050003A70201`, spaces allowed), if it has one.
 pub fn concat_of_udh(hex: &str) -> Option<(u16, u8, u8)> {
     let digits: String = hex.chars().filter(|c| !c.is_whitespace()).collect();
-    let bytes = conductor_sms_free_hex(&digits)?;
+    let bytes = hex_bytes(&digits)?;
     let (&length, rest) = bytes.split_first()?;
     let mut ies = rest.get(..usize::from(length))?;
     while let [iei, len, tail @ ..] = ies {
@@ -327,8 +327,8 @@ pub fn concat_of_udh(hex: &str) -> Option<(u16, u8, u8)> {
     None
 }
 
-fn conductor_sms_free_hex(digits: &str) -> Option<Vec<u8>> {
-    if digits.len() % 2 != 0 {
+fn hex_bytes(digits: &str) -> Option<Vec<u8>> {
+    if !digits.len().is_multiple_of(2) {
         return None;
     }
     (0..digits.len())

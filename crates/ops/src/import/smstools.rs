@@ -180,7 +180,7 @@ fn body_text(file: &SpoolFile) -> Result<(String, &'static str), String> {
         .to_owned();
     match alphabet.as_str() {
         "UCS2" | "UCS" | "UNICODE" => {
-            if file.body.len() % 2 != 0 {
+            if !file.body.len().is_multiple_of(2) {
                 return Err(format!(
                     "Alphabet: UCS2 but the text has an odd number of bytes ({})",
                     file.body.len()

@@ -37,6 +37,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "toolbox",
         sql: include_str!("../../migrations/postgres/0006_toolbox.sql"),
     },
+    Migration {
+        version: 7,
+        name: "modem_leases",
+        sql: include_str!("../../migrations/postgres/0007_modem_leases.sql"),
+    },
 ];
 
 /// The advisory lock key every Conductor node takes while migrating ("cndctr" in ASCII).

@@ -12,15 +12,23 @@
 //! into [`SqlTime`]s in the contract's UTC text form, so callers see the same values from both
 //! backends.
 //!
-//! Not here yet: TLS (`sslmode=require` fails to connect; use a loopback or private network),
-//! and the operations the crate docs list as not ported, which return
-//! [`StoreError::NotOnPostgres`].
+//! TLS follows libpq's `sslmode` (see [`tls`]). Every store operation has a native port here;
+//! the only backend-specific answers are online backups (`pg_dump` instead, see
+//! [`crate::MaintenanceError::PostgresBackup`]) and the journal mode (always write-ahead
+//! logged).
 
+pub(crate) mod alerts;
+pub(crate) mod api;
 pub(crate) mod inbound;
+pub(crate) mod lease;
+pub(crate) mod maintenance;
 pub(crate) mod migrate;
 pub(crate) mod outbound;
+pub(crate) mod policy;
 pub(crate) mod query;
 pub(crate) mod reports;
+pub(crate) mod stats;
+pub(crate) mod tls;
 pub(crate) mod watch;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -28,7 +36,6 @@ use std::time::{Duration, SystemTime};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use jiff::Timestamp;
-use tokio_postgres::NoTls;
 
 use crate::error::StoreError;
 use crate::store::StoreOptions;
@@ -70,6 +77,8 @@ pub(crate) struct Postgres {
     pool: Pool,
     /// The parsed `database.url`, for the listener's own connection.
     config: tokio_postgres::Config,
+    /// TLS as `sslmode` asks (see [`tls`]), for the listener's connections too.
+    pub(crate) tls: tls::MakeRustls,
     /// `host:port/database`: names the database in errors without the password.
     target: String,
     /// This store's connections set `conductor.writer` to this, so the notify trigger's
@@ -77,16 +86,27 @@ pub(crate) struct Postgres {
     pub(crate) writer_token: String,
     /// Breaks ties between equally loaded modems, as the SQLite backend's.
     pub(crate) rotation: AtomicUsize,
-    /// See [`StoreOptions::late_part_window`] (kept for the reassembly port).
-    #[allow(dead_code)]
+    /// The node this store claims and sends for, once a gateway joined (see [`lease`]): claims
+    /// and part records then check this node's modem leases, so a node whose lease another
+    /// node took over cannot hand a PDU to that modem. `None` (the CLI, tests): unchecked.
+    pub(crate) fence: std::sync::RwLock<Option<String>>,
+    /// See [`StoreOptions::late_part_window`].
     pub(crate) late_part_window: Duration,
+    /// The `LISTEN` session behind [`Postgres::data_version`], started by its first call.
+    /// (Boxed: most stores never ask, and the backend enum stays small.)
+    version_listener: Box<tokio::sync::OnceCell<watch::Listener>>,
+    /// Other writers' commits noticed by that session.
+    version: std::sync::atomic::AtomicI64,
 }
 
 impl Postgres {
     /// Connects to `url`, checks the server answers, and migrates the schema.
     pub(crate) async fn open(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
+        // libpq's `verify-ca`/`verify-full`/`sslrootcert` are ours to apply (see [`tls`]).
+        let (parsed_url, tls_settings) = tls::prepare(url);
         let mut config: tokio_postgres::Config =
-            url.parse()
+            parsed_url
+                .parse()
                 .map_err(|e: tokio_postgres::Error| StoreError::UnsupportedUrl {
                     url: redact(url),
                     detail: if e.to_string().contains("invalid") {
@@ -96,6 +116,7 @@ impl Postgres {
                     },
                 })?;
         let target = target_of(&config);
+        let tls = tls::MakeRustls::new(&tls_settings, &target)?;
         static NEXT: AtomicU64 = AtomicU64::new(1);
         let writer_token = format!(
             "conductor-{}-{}",
@@ -113,7 +134,7 @@ impl Postgres {
         pool_config.options(format!("{user_options} -c conductor.writer={writer_token}").trim());
         let manager = Manager::from_config(
             pool_config,
-            NoTls,
+            tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -133,10 +154,14 @@ impl Postgres {
         let db = Self {
             pool,
             config,
+            tls,
             target,
             writer_token,
             rotation: AtomicUsize::new(0),
+            fence: std::sync::RwLock::new(None),
             late_part_window: options.late_part_window,
+            version_listener: Box::default(),
+            version: std::sync::atomic::AtomicI64::new(0),
         };
         migrate::migrate(&db).await?;
         Ok(db)
@@ -180,6 +205,23 @@ impl Postgres {
             },
             DbError::Store(e) => e,
         }
+    }
+
+    /// The twin of SQLite's `PRAGMA data_version`: a counter that moves when another writer
+    /// (an external program, another node) committed a change to `messages`, and not on this
+    /// store's own writes. PostgreSQL has no such counter, so it counts the notifications of
+    /// the `messages` trigger on a `LISTEN` session of its own, started by the first call
+    /// (which returns the count so far, 0). Commits before that first call are not counted,
+    /// as a SQLite counter read for the first time says nothing about earlier commits either.
+    pub(crate) async fn data_version(&self) -> Result<i64, StoreError> {
+        let listener = self
+            .version_listener
+            .get_or_try_init(|| watch::Listener::start(self))
+            .await?;
+        if listener.poll() {
+            return Ok(self.version.fetch_add(1, Ordering::SeqCst) + 1);
+        }
+        Ok(self.version.load(Ordering::SeqCst))
     }
 
     /// Proves the database takes writes: a transaction that takes a row lock on nothing but

@@ -6,9 +6,8 @@
 //! node has locked is invisible to the other until the first commits it `sending` (or leaves it
 //! queued), and no row is claimed twice (promise 3 across hosts).
 //!
-//! Not ported yet: the sending limits (`modems[].limits`, `outbound.recipient_per_hour`); a
-//! claim whose policy sets any fails with [`StoreError::NotOnPostgres`] rather than ignoring
-//! them.
+//! The sending limits (`modems[].limits`, `outbound.recipient_per_hour`) read their usage in
+//! `super::policy` and hold rows exactly as the SQLite backend does.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -86,26 +85,6 @@ pub(crate) async fn queue(tx: &Tx<'_>, new: &NewOutbound, now: Timestamp) -> Db<
     )
     .await?;
     Ok(MessageId(id))
-}
-
-/// Queues every message in one transaction; `Idempotency-Key`s are not ported yet.
-pub(crate) async fn queue_batch(
-    tx: &Tx<'_>,
-    messages: &[NewOutbound],
-    key: Option<&crate::api::IdempotencyKey>,
-    now: Timestamp,
-) -> Db<crate::api::QueueOutcome> {
-    if key.is_some() {
-        return Err(StoreError::NotOnPostgres {
-            operation: "queueing with an Idempotency-Key",
-        }
-        .into());
-    }
-    let mut ids = Vec::with_capacity(messages.len());
-    for message in messages {
-        ids.push(queue(tx, message, now).await?);
-    }
-    Ok(crate::api::QueueOutcome::Queued(ids))
 }
 
 /// A queued row as the claim reads it.
@@ -195,16 +174,32 @@ async fn expire_due(
 /// Claims due rows for ready modems in one transaction (see `Store::claim_due`).
 pub(crate) async fn claim(db: &Postgres, tx: &Tx<'_>, req: &ClaimRequest) -> Db<Claimed> {
     let policy = &req.policy;
-    if policy.recipient_per_hour.is_some() || policy.limits.values().any(|l| l.any()) {
-        return Err(StoreError::NotOnPostgres {
-            operation: "sending limits (modems[].limits, outbound.recipient_per_hour)",
-        }
-        .into());
-    }
     let mut claimed = Claimed::default();
     let now = at(req.now);
     expire_due(tx, req, now, &mut claimed).await?;
     if req.ready_modems.is_empty() || req.limit == 0 {
+        return Ok(claimed);
+    }
+    // Modem leases (several nodes): claim only for the modems this node holds, and leave rows
+    // naming another live node's modem to that node, without a hold reason.
+    let ready: Vec<&str> = req.ready_modems.iter().map(ModemId::as_str).collect();
+    let fence = super::lease::claim_fence(db, tx, &ready, now).await?;
+    let fenced_request;
+    let req = if fence.held.len() == req.ready_modems.len() {
+        req
+    } else {
+        fenced_request = ClaimRequest {
+            ready_modems: req
+                .ready_modems
+                .iter()
+                .filter(|m| fence.held.contains(m.as_str()))
+                .cloned()
+                .collect(),
+            ..req.clone()
+        };
+        &fenced_request
+    };
+    if req.ready_modems.is_empty() {
         return Ok(claimed);
     }
     let ready: Vec<&str> = req.ready_modems.iter().map(ModemId::as_str).collect();
@@ -221,9 +216,10 @@ pub(crate) async fn claim(db: &Postgres, tx: &Tx<'_>, req: &ClaimRequest) -> Db<
                AND (held_by IS DISTINCT FROM 'modem_not_ready' OR modem_id = ANY($3)
                     OR EXISTS (SELECT 1 FROM message_parts p WHERE p.message_id = messages.id
                                AND p.direction = 'outbound' AND p.modem_id = ANY($3)))
+               AND (modem_id IS NULL OR modem_id <> ALL($4))
              ORDER BY priority DESC, id LIMIT $2
              FOR UPDATE SKIP LOCKED",
-            &[&now, &over_read, &ready],
+            &[&now, &over_read, &ready, &fence.elsewhere],
         )
         .await?;
     let candidates: Vec<Candidate> = rows
@@ -252,6 +248,11 @@ pub(crate) async fn claim(db: &Postgres, tx: &Tx<'_>, req: &ClaimRequest) -> Db<
         .iter()
         .map(|m| (m.as_str(), policy.room.get(m).copied().unwrap_or(req.limit)))
         .collect();
+    // Modems another live node holds: room 0 here, so a row pinned to one is skipped (that
+    // node sends it) instead of being held as "modem not ready".
+    for modem in &fence.elsewhere {
+        room.entry(modem.as_str()).or_insert(0);
+    }
     let mut total_room: usize = room.values().sum::<usize>().min(req.limit);
     let mut rotation = db.rotation.fetch_add(1, Ordering::Relaxed);
     let mut used_today = if policy.routing.strategy == Strategy::LeastUsed {
@@ -430,6 +431,20 @@ async fn decide(
             ),
         });
     }
+    // Per recipient, over every modem (and every node).
+    if let Some(max) = policy.recipient_per_hour
+        && let Some(over) = super::policy::recipient_over(
+            tx,
+            &key,
+            max,
+            estimate.parts,
+            req.now,
+            policy.transliterate,
+        )
+        .await?
+    {
+        return Ok(hold_for(over));
+    }
     let pinned: Option<String> = tx
         .query_opt(
             "SELECT modem_id FROM message_parts
@@ -452,7 +467,14 @@ async fn decide(
                 ),
             },
             Some(0) => Verdict::Skip,
-            Some(_) => Verdict::Send(modem),
+            Some(_) => {
+                match super::policy::modem_over(tx, policy, &modem, &key, estimate.parts, req.now)
+                    .await?
+                {
+                    Some(over) => hold_for(over),
+                    None => Verdict::Send(modem),
+                }
+            }
         });
     }
     let mut order: Vec<String> = Vec::new();
@@ -489,16 +511,48 @@ async fn decide(
         ready.sort_by_key(|m| used_today.get(m.as_str()).copied().unwrap_or(0));
     }
     order.extend(ready.into_iter().map(|m| m.0.clone()));
+    // A modem over a limit is passed over; when every ready modem is, the row waits for the
+    // one that frees first (unless a modem merely had no room left in this claim).
+    let mut busy = false;
+    let mut earliest: Option<crate::sqlite::policy::Over> = None;
     for modem in order {
         match room.get(modem.as_str()) {
-            None | Some(0) => continue,
-            Some(_) => {
+            None => continue,
+            Some(0) => {
+                busy = true;
+                continue;
+            }
+            Some(_) => {}
+        }
+        match super::policy::modem_over(tx, policy, &modem, &key, estimate.parts, req.now).await? {
+            None => {
                 *rotation = rotation.wrapping_add(1);
                 return Ok(Verdict::Send(modem));
             }
+            Some(over) => {
+                if earliest.as_ref().is_none_or(|e| over.until < e.until) {
+                    earliest = Some(over);
+                }
+            }
         }
     }
-    Ok(Verdict::Skip)
+    Ok(match (busy, earliest) {
+        (true, _) | (false, None) => Verdict::Skip,
+        (false, Some(over)) => hold_for(over),
+    })
+}
+
+/// The hold for a limit that is over (as the SQLite backend words it).
+fn hold_for(over: crate::sqlite::policy::Over) -> Verdict {
+    Verdict::Hold {
+        held_by: over.limit,
+        until: Some(over.until),
+        reason: format!(
+            "waiting: {}; it goes at {} UTC when the window frees",
+            over.detail,
+            crate::types::sql_time(over.until)
+        ),
+    }
 }
 
 /// Parts each modem sent in the last 24 hours (least-used routing).
@@ -956,12 +1010,13 @@ pub(crate) async fn part_ambiguous(
     Ok(())
 }
 
-/// At start-up: rows a crash left `sending`. On a shared database this must only run before
-/// any node claims (modem leases, which scope it to one node's modems, are not ported yet).
+/// Rows a crash left `sending`: all of them (`modems` None, a single node at start-up), or
+/// those sent through `modems` (the modems whose leases this node has just acquired).
 pub(crate) async fn recover_interrupted(
     tx: &Tx<'_>,
     now: Timestamp,
     at_least_once: bool,
+    modems: Option<&[String]>,
 ) -> Db<Recovered> {
     let now = at(now);
     let rows = tx
@@ -970,8 +1025,9 @@ pub(crate) async fn recover_interrupted(
                                   WHERE p.message_id = m.id AND p.direction = 'outbound'
                                     AND p.state = 'sending')
              FROM messages m WHERE m.status = 'sending' AND m.direction = 'outbound'
+               AND ($1::text[] IS NULL OR m.sending_modem = ANY($1))
              ORDER BY m.id FOR UPDATE OF m SKIP LOCKED",
-            &[],
+            &[&modems],
         )
         .await?;
     let mut recovered = Recovered::default();

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc};
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
 
 use super::{CHANNEL, Postgres};
 use crate::error::StoreError;
@@ -44,11 +44,12 @@ impl Listener {
     pub(crate) async fn start(db: &Postgres) -> Result<Self, StoreError> {
         const DOING: &str = "listening for changes";
         let config = db.config().clone();
+        let tls = db.tls.clone();
         let own = db.writer_token.clone();
         let target = db.target().to_owned();
         let changed = Arc::new(AtomicBool::new(false));
         let wake = Arc::new(Notify::new());
-        let first = listen(&config)
+        let first = listen(&config, &tls)
             .await
             .map_err(|source| StoreError::Postgres {
                 target: target.clone(),
@@ -62,7 +63,7 @@ impl Listener {
             loop {
                 let (client, mut payloads) = match session.take() {
                     Some(s) => s,
-                    None => match listen(&config).await {
+                    None => match listen(&config, &tls).await {
                         Ok(s) => {
                             delay = Duration::from_millis(100);
                             // Notifications sent while we were away are lost: say "changed".
@@ -115,8 +116,9 @@ impl Listener {
 /// session) and the notification payloads.
 async fn listen(
     config: &tokio_postgres::Config,
+    tls: &super::tls::MakeRustls,
 ) -> Result<(tokio_postgres::Client, mpsc::UnboundedReceiver<String>), tokio_postgres::Error> {
-    let (client, mut connection) = config.connect(NoTls).await?;
+    let (client, mut connection) = config.connect(tls.clone()).await?;
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         loop {

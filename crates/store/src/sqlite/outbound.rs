@@ -940,18 +940,24 @@ pub(crate) fn recover_interrupted(
     c: &Connection,
     now: Timestamp,
     at_least_once: bool,
+    modems: Option<&[String]>,
 ) -> Db<Recovered> {
     let now = sql_time(now);
-    let rows: Vec<(i64, bool)> = c
+    let rows: Vec<(i64, bool, Option<String>)> = c
         .prepare_cached(
             "SELECT m.id, EXISTS (SELECT 1 FROM message_parts p
                                   WHERE p.message_id = m.id AND p.direction = 'outbound'
-                                    AND p.state = 'sending')
+                                    AND p.state = 'sending'), m.sending_modem
              FROM messages m WHERE m.status = 'sending' AND m.direction = 'outbound'
              ORDER BY m.id",
         )?
-        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
         .collect::<Result<_, _>>()?;
+    // Only the rows sent through `modems`, when given (`Store::recover_interrupted_on`).
+    let rows = rows.into_iter().filter_map(|(id, in_flight, modem)| {
+        let wanted = modems.is_none_or(|ms| modem.is_some_and(|m| ms.contains(&m)));
+        wanted.then_some((id, in_flight))
+    });
     let mut recovered = Recovered::default();
     for (id, in_flight) in rows {
         if in_flight && !at_least_once {

@@ -31,7 +31,7 @@ pub(crate) enum Scope<'a> {
     Recipient(&'a str),
 }
 
-fn minus(t: Timestamp, d: Duration) -> Timestamp {
+pub(crate) fn minus(t: Timestamp, d: Duration) -> Timestamp {
     jiff::SignedDuration::try_from(d)
         .ok()
         .and_then(|d| t.checked_sub(d).ok())
@@ -181,7 +181,20 @@ pub(crate) fn modem_over(
     if !limits.any() {
         return Ok(None);
     }
-    let window = if limits.recipients_per_month.is_some() {
+    let used = usage(
+        c,
+        Scope::Modem(modem),
+        usage_window(limits),
+        now,
+        transliterate,
+    )?;
+    Ok(first_over(&used, modem, limits, recipient, parts, now))
+}
+
+/// How far back a modem's usage must be read for its limits: the longest window configured.
+/// Shared with the PostgreSQL backend, which reads the usage its own way.
+pub(crate) fn usage_window(limits: &Limits) -> Duration {
+    if limits.recipients_per_month.is_some() {
         MONTH
     } else if limits.per_day.is_some() || limits.recipients_per_day.is_some() {
         DAY
@@ -189,8 +202,19 @@ pub(crate) fn modem_over(
         HOUR
     } else {
         MINUTE
-    };
-    let used = usage(c, Scope::Modem(modem), window, now, transliterate)?;
+    }
+}
+
+/// The limit of `modem` that `parts` more to `recipient` would break and that frees last,
+/// given its `used` parts (from [`usage`] or the PostgreSQL twin); None when the send fits.
+pub(crate) fn first_over(
+    used: &[(Timestamp, String, u32)],
+    modem: &str,
+    limits: &Limits,
+    recipient: &str,
+    parts: u32,
+    now: Timestamp,
+) -> Option<Over> {
     let checks: [(&'static str, Option<u32>, Duration, bool); 5] = [
         (limit::PER_MINUTE, limits.per_minute, MINUTE, false),
         (limit::PER_HOUR, limits.per_hour, HOUR, false),
@@ -212,9 +236,9 @@ pub(crate) fn modem_over(
     for (name, max, span, distinct) in checks {
         let Some(max) = max else { continue };
         let until = if distinct {
-            recipients_limit(&used, span, now, recipient, max)
+            recipients_limit(used, span, now, recipient, max)
         } else {
-            parts_limit(&used, span, now, parts, max)
+            parts_limit(used, span, now, parts, max)
         };
         if let Some(until) = until
             && worst.as_ref().is_none_or(|w| until > w.until)
@@ -231,7 +255,7 @@ pub(crate) fn modem_over(
             });
         }
     }
-    Ok(worst)
+    worst
 }
 
 /// Whether `parts` more to `recipient` would break the per-recipient hourly limit.
@@ -244,11 +268,22 @@ pub(crate) fn recipient_over(
     transliterate: bool,
 ) -> Db<Option<Over>> {
     let used = usage(c, Scope::Recipient(recipient), HOUR, now, transliterate)?;
-    Ok(parts_limit(&used, HOUR, now, parts, max).map(|until| Over {
+    Ok(recipient_over_used(&used, recipient, max, parts, now))
+}
+
+/// [`recipient_over`] given the recipient's `used` parts of the last hour.
+pub(crate) fn recipient_over_used(
+    used: &[(Timestamp, String, u32)],
+    recipient: &str,
+    max: u32,
+    parts: u32,
+    now: Timestamp,
+) -> Option<Over> {
+    parts_limit(used, HOUR, now, parts, max).map(|until| Over {
         limit: limit::RECIPIENT_PER_HOUR,
         until,
         detail: format!("{recipient} reached the recipient_per_hour limit ({max} SMS parts)"),
-    }))
+    })
 }
 
 /// Parts each modem sent in the last 24 hours (least-used routing).
@@ -401,48 +436,8 @@ pub(crate) fn limit_usage(
     let mut modems: Vec<&ModemId> = limits.keys().collect();
     modems.sort();
     for modem in modems {
-        let l = &limits[modem];
         let used = usage(c, Scope::Modem(modem.as_str()), MONTH, now, false)?;
-        let parts_in = |span: Duration| -> u64 {
-            let cutoff = minus(now, span);
-            used.iter()
-                .filter(|u| u.0 > cutoff)
-                .map(|u| u64::from(u.2))
-                .sum()
-        };
-        let recipients_in = |span: Duration| -> u64 {
-            let cutoff = minus(now, span);
-            let set: HashSet<&str> = used
-                .iter()
-                .filter(|u| u.0 > cutoff)
-                .map(|u| u.1.as_str())
-                .collect();
-            set.len() as u64
-        };
-        for (name, max, value) in [
-            (limit::PER_MINUTE, l.per_minute, parts_in(MINUTE)),
-            (limit::PER_HOUR, l.per_hour, parts_in(HOUR)),
-            (limit::PER_DAY, l.per_day, parts_in(DAY)),
-            (
-                limit::RECIPIENTS_PER_DAY,
-                l.recipients_per_day,
-                recipients_in(DAY),
-            ),
-            (
-                limit::RECIPIENTS_PER_MONTH,
-                l.recipients_per_month,
-                recipients_in(MONTH),
-            ),
-        ] {
-            if let Some(max) = max {
-                out.push(LimitUsage {
-                    modem: Some(modem.clone()),
-                    limit: name.to_owned(),
-                    used: value,
-                    max,
-                });
-            }
-        }
+        out.extend(modem_usage(modem, &limits[modem], &used, now));
     }
     if let Some(max) = recipient_per_hour {
         let cutoff = sql_time(minus(now, HOUR));
@@ -464,6 +459,58 @@ pub(crate) fn limit_usage(
         });
     }
     Ok(out)
+}
+
+/// How much of each of `modem`'s configured limits its `used` parts (of the last month) take.
+/// Shared with the PostgreSQL backend.
+pub(crate) fn modem_usage(
+    modem: &ModemId,
+    l: &Limits,
+    used: &[(Timestamp, String, u32)],
+    now: Timestamp,
+) -> Vec<LimitUsage> {
+    let parts_in = |span: Duration| -> u64 {
+        let cutoff = minus(now, span);
+        used.iter()
+            .filter(|u| u.0 > cutoff)
+            .map(|u| u64::from(u.2))
+            .sum()
+    };
+    let recipients_in = |span: Duration| -> u64 {
+        let cutoff = minus(now, span);
+        let set: HashSet<&str> = used
+            .iter()
+            .filter(|u| u.0 > cutoff)
+            .map(|u| u.1.as_str())
+            .collect();
+        set.len() as u64
+    };
+    let mut out = Vec::new();
+    for (name, max, value) in [
+        (limit::PER_MINUTE, l.per_minute, parts_in(MINUTE)),
+        (limit::PER_HOUR, l.per_hour, parts_in(HOUR)),
+        (limit::PER_DAY, l.per_day, parts_in(DAY)),
+        (
+            limit::RECIPIENTS_PER_DAY,
+            l.recipients_per_day,
+            recipients_in(DAY),
+        ),
+        (
+            limit::RECIPIENTS_PER_MONTH,
+            l.recipients_per_month,
+            recipients_in(MONTH),
+        ),
+    ] {
+        if let Some(max) = max {
+            out.push(LimitUsage {
+                modem: Some(modem.clone()),
+                limit: name.to_owned(),
+                used: value,
+                max,
+            });
+        }
+    }
+    out
 }
 
 #[cfg(test)]

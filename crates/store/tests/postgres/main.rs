@@ -3,7 +3,10 @@
 //! Each test starts its own cluster ([`server::PgServer`]) and skips with `NOT RUN` when
 //! PostgreSQL is not installed, unless `CONDUCTOR_PG_TESTS` is set (CI), when it fails.
 
+mod lease;
+mod ported;
 mod server;
+mod tls;
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -445,13 +448,6 @@ async fn migrations_run_twice_are_a_no_op_and_concurrent_openers_do_not_fail() {
     let expected: Vec<i64> = (5..=conductor_store::SCHEMA_VERSION).collect();
     assert_eq!(versions, expected);
     store.check_writable().await.expect("writable");
-    // An operation not ported yet says so, typed, instead of panicking.
-    let err = store
-        .blocked_numbers()
-        .await
-        .expect_err("not on PostgreSQL yet");
-    assert!(matches!(err, StoreError::NotOnPostgres { .. }), "{err:?}");
-    assert!(err.to_string().contains("not available on PostgreSQL yet"));
 }
 
 #[tokio::test]
