@@ -19,10 +19,6 @@ pub struct Cli {
     /// (also `CONDUCTOR_DB`).
     #[arg(long, global = true, value_name = "PATH")]
     pub db: Option<String>,
-    /// For `run`: a modem device (serial path or `tcp://host:port`), replacing the config's
-    /// modems; repeat for several.
-    #[arg(long, global = true, value_name = "DEVICE")]
-    pub modem: Vec<String>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -32,7 +28,13 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the gateway daemon (until SIGTERM or Ctrl-C).
-    Run,
+    Run {
+        /// A modem device (serial path or `tcp://host:port`), replacing the config's modems;
+        /// repeat for several. Only `run` has it: elsewhere `--modem` names a configured
+        /// modem's id.
+        #[arg(long = "modem", value_name = "DEVICE")]
+        modems: Vec<String>,
+    },
     /// The daemon against two built-in virtual modems and a local database
     /// (`conductor-demo.db` unless `--db`), with a simulated phone that answers.
     Demo,

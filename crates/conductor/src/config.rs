@@ -491,7 +491,10 @@ pub struct CallsSection {
     /// to a withheld number).
     pub auto_reply: Option<String>,
     /// Default `1h`.
-    #[serde(with = "optional_duration_text", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        with = "optional_duration_text",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(with = "Option<String>")]
     pub auto_reply_interval: Option<Duration>,
 }
@@ -945,7 +948,8 @@ impl Config {
                 ("iccid", &modem.iccid, 18..=22),
             ] {
                 if let Some(value) = value
-                    && (!lengths.contains(&value.len()) || !value.bytes().all(|b| b.is_ascii_digit()))
+                    && (!lengths.contains(&value.len())
+                        || !value.bytes().all(|b| b.is_ascii_digit()))
                 {
                     return Err(invalid(
                         &file_path,
@@ -1191,8 +1195,8 @@ mod tests {
         assert_eq!(by_imei.file.modems[0].device, "");
         let nothing = resolve_text(r#"{"modems": [{"id": "a"}]}"#).expect_err("no way to find it");
         assert!(nothing.to_string().contains("imei"), "{nothing}");
-        let bad = resolve_text(r#"{"modems": [{"id": "a", "iccid": "89-49"}]}"#)
-            .expect_err("not digits");
+        let bad =
+            resolve_text(r#"{"modems": [{"id": "a", "iccid": "89-49"}]}"#).expect_err("not digits");
         assert!(bad.to_string().contains("modems[0].iccid"), "{bad}");
     }
 

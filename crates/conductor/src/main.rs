@@ -5,7 +5,6 @@
 //! 2 the command line itself was wrong (clap's usage errors).
 
 mod alerts_config;
-mod toolbox_config;
 mod cli;
 mod commands;
 mod config;
@@ -17,6 +16,7 @@ mod ops_config;
 mod pdu_json;
 mod policy_config;
 mod reload;
+mod toolbox_config;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -74,7 +74,7 @@ async fn database_command(config: config::Config, command: cli::Command) -> anyh
         | cli::Command::Modem(_)
         | cli::Command::Service(_)
         | cli::Command::Doctor { .. }
-        | cli::Command::Run
+        | cli::Command::Run { .. }
         | cli::Command::Demo => {
             unreachable!("handled before the config is loaded")
         }
@@ -109,7 +109,10 @@ fn main() -> ExitCode {
     let overrides = config::Overrides {
         config: cli.config.clone(),
         db: cli.db.clone(),
-        modems: cli.modem.clone(),
+        modems: match &cli.command {
+            cli::Command::Run { modems } => modems.clone(),
+            _ => Vec::new(),
+        },
     };
     let result = match cli.command {
         cli::Command::Pdu(command) => commands::pdu::run(command),
@@ -119,7 +122,7 @@ fn main() -> ExitCode {
         cli::Command::Service(command) => commands::service::run(command, &overrides),
         // Before the config is loaded: a broken config is one of the things it reports.
         cli::Command::Doctor { json } => commands::doctor::run(&overrides, json),
-        cli::Command::Run => config::Config::load(&overrides)
+        cli::Command::Run { .. } => config::Config::load(&overrides)
             .map_err(anyhow::Error::from)
             .and_then(|config| commands::run::run(config, &overrides)),
         cli::Command::Demo => config::Config::load(&config::Overrides {

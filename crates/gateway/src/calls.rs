@@ -57,6 +57,11 @@ impl Calls {
     }
 }
 
+/// RING, `+CLIP` and `NO CARRIER`: what the call tracker reads.
+fn is_call_urc(urc: &Urc) -> bool {
+    matches!(urc, Urc::Ring | Urc::CallerId { .. } | Urc::NoCarrier)
+}
+
 fn now_std() -> std::time::Instant {
     tokio::time::Instant::now().into_std()
 }
@@ -64,7 +69,7 @@ fn now_std() -> std::time::Instant {
 impl ModemWorker {
     /// Takes the call URCs (RING, `+CLIP`, `NO CARRIER`); `false` for any other URC.
     pub(crate) async fn on_call_urc(&mut self, urc: &Urc) -> bool {
-        if !matches!(urc, Urc::Ring | Urc::CallerId { .. } | Urc::NoCarrier) {
+        if !is_call_urc(urc) {
             return false;
         }
         let events = self.calls.tracker.handle_urc(now_std(), urc);
@@ -98,6 +103,7 @@ impl ModemWorker {
                 Ok(how) => {
                     hang_up = Some(how.line());
                     self.calls.tracker.hung_up();
+                    self.drop_rings_of_the_rejected_call().await;
                 }
                 Err(error) => warn!(%error, "could not reject an incoming call"),
             }
@@ -123,6 +129,26 @@ impl ModemWorker {
             }),
         )
         .await;
+    }
+
+    /// Drops the RING, `+CLIP` and `NO CARRIER` lines queued while the hang-up ran.
+    ///
+    /// Why: the modem prints URCs in order, and the modem task queues each one as it reads
+    /// it, so whatever the modem printed before it took the hang-up (a call rings every few
+    /// seconds, repeatedly) is in the queue by the time its `OK` returns. Those lines belong
+    /// to the call just rejected; fed to the tracker, which has already closed that call,
+    /// they would open a second one: a second event, a second hang-up. Other URCs (a `+CMTI`)
+    /// are handled as usual, in their order.
+    async fn drop_rings_of_the_rejected_call(&mut self) {
+        let mut others = Vec::new();
+        while let Ok(urc) = self.urcs.try_recv() {
+            if !is_call_urc(&urc) {
+                others.push(urc);
+            }
+        }
+        for urc in others {
+            self.on_urc(urc).await;
+        }
     }
 
     /// Queues the reply unless this caller had one within the interval; says what happened.

@@ -81,11 +81,10 @@ mod worker;
 pub use balance::{BalanceCheck, UssdRequestError, parse_amount};
 pub use calls::CallSettings;
 pub use clock::{Clock, ManualClock, TokioClock};
-pub use config::{
-    DeletePolicy, Delivery, GatewayConfig, InboundConfig, ModemSettings, OutboundConfig,
-    QuietHours,
-};
 pub use conductor_store::policy::{Limits, NumberPolicy, PrefixRule, Routing, Strategy};
+pub use config::{
+    DeletePolicy, Delivery, GatewayConfig, InboundConfig, ModemSettings, OutboundConfig, QuietHours,
+};
 pub use counters::{CounterSnapshot, ErrorCount, ErrorKind, ReconnectCount};
 pub use error::GatewayError;
 pub use lease::{ClusterConfig, default_node_id};

@@ -853,7 +853,9 @@ impl Supervisor {
                 let modem = ModemId(id.clone());
                 match self.context.store.release_lease(&modem, node).await {
                     Ok(()) => info!("node {node} released the lease of modem {id}"),
-                    Err(e) => warn!(error = %e, "could not release the lease of modem {id}; it expires by itself"),
+                    Err(e) => {
+                        warn!(error = %e, "could not release the lease of modem {id}; it expires by itself")
+                    }
                 }
             }
         }

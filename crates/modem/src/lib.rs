@@ -74,6 +74,7 @@ pub mod task;
 pub mod transport;
 pub mod ussd;
 
+pub use calls::{CallEvent, CallTracker, HangUp};
 pub use config::{ModemConfig, SimPin};
 pub use console::Console;
 pub use errors::{ModemError, SendError};
@@ -89,7 +90,6 @@ pub use state::{
 };
 pub use task::{Modem, spawn, spawn_with};
 pub use transport::{Device, FlowControl, OpenError, OpenErrorKind, SerialSettings};
-pub use calls::{CallEvent, CallTracker, HangUp};
 pub use ussd::{UssdOptions, UssdReply, ussd_direct};
 
 /// The AT engine's types that appear in this crate's API, re-exported so callers need not

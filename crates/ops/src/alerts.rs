@@ -911,15 +911,29 @@ mod tests {
             kind: "balance_checked".into(),
             message_id: None,
             modem_id: Some(ModemId::from("m1")),
-            detail: Some(json!({"text": format!("Balance {amount} EUR"), "amount": amount, "low_below": 5.0})),
+            detail: Some(
+                json!({"text": format!("Balance {amount} EUR"), "amount": amount, "low_below": 5.0}),
+            ),
         };
-        rig.store.append_event(balance(12.34, rig.now())).await.expect("event");
+        rig.store
+            .append_event(balance(12.34, rig.now()))
+            .await
+            .expect("event");
         assert_eq!(rig.step().await, (vec![], vec![]), "12.34 is above 5");
-        rig.store.append_event(balance(3.1, rig.now())).await.expect("event");
+        rig.store
+            .append_event(balance(3.1, rig.now()))
+            .await
+            .expect("event");
         rig.expect_one_episode_raised("credit_low:m1").await;
-        rig.store.append_event(balance(2.0, rig.now())).await.expect("event");
+        rig.store
+            .append_event(balance(2.0, rig.now()))
+            .await
+            .expect("event");
         assert_eq!(rig.step().await, (vec![], vec![]), "the same episode");
-        rig.store.append_event(balance(20.0, rig.now())).await.expect("event");
+        rig.store
+            .append_event(balance(20.0, rig.now()))
+            .await
+            .expect("event");
         rig.expect_cleared("credit_low:m1").await;
     }
 

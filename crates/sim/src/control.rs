@@ -256,7 +256,10 @@ pub async fn execute(simulator: &Simulator, request: Request) -> Value {
                 .with(|network, _| {
                     let id = network.find(&key)?;
                     Ok::<_, crate::network::NetworkError>(
-                        network.modem(id).map(|m| m.calls().to_vec()).unwrap_or_default(),
+                        network
+                            .modem(id)
+                            .map(|m| m.calls().to_vec())
+                            .unwrap_or_default(),
                     )
                 })
                 .await;

@@ -63,6 +63,7 @@ pub mod virtual_modem;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+pub use commands::ussd::{CallRecord, DEFAULT_BALANCE_TEXT};
 pub use faults::{Fault, FaultKind, RejectStage};
 pub use network::{
     HeldMessage, ModemId, NetworkConfig, SimSnapshot, Stats, StatusReportSettings,
@@ -71,7 +72,6 @@ pub use network::{
 pub use personality::Personality;
 pub use serve::{Endpoints, ModemEndpoint, RunningSimulator, SimError, Simulator, serve, spawn};
 pub use virtual_modem::{ModemOptions, SendLatency, VirtualModem};
-pub use commands::ussd::{CallRecord, DEFAULT_BALANCE_TEXT};
 
 /// One more modem on the network, besides the first one that [`SimulatorConfig`]'s own fields
 /// describe.

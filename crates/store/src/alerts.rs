@@ -106,9 +106,7 @@ impl Store {
     ) -> Result<Option<Alert>, StoreError> {
         const DOING: &str = "clearing an alert";
         if let Some(pg) = self.postgres() {
-            return postgres::in_tx!(pg, DOING, |tx| postgres::alerts::clear(
-                &tx, &key, &why, at
-            ));
+            return postgres::in_tx!(pg, DOING, |tx| postgres::alerts::clear(&tx, &key, &why, at));
         }
         self.run(DOING, move |db| {
             db.write(DOING, |c| sqlite::alerts::clear(c, &key, &why, at))
@@ -158,9 +156,7 @@ impl Store {
     pub async fn latest_event(&self, kinds: Vec<String>) -> Result<Option<Event>, StoreError> {
         const DOING: &str = "reading the newest event";
         if let Some(pg) = self.postgres() {
-            return postgres::in_tx!(pg, DOING, |tx| postgres::alerts::latest_event(
-                &tx, &kinds
-            ));
+            return postgres::in_tx!(pg, DOING, |tx| postgres::alerts::latest_event(&tx, &kinds));
         }
         self.run(DOING, move |db| {
             db.read(DOING, |c| sqlite::alerts::latest_event(c, &kinds))

@@ -224,7 +224,10 @@ mod tests {
         assert_eq!(nodes.len(), 2);
         assert_eq!((nodes[0].node.as_str(), nodes[0].live), ("a", false));
         assert_eq!(nodes[0].expired, vec![ModemId::from("m2")]);
-        assert_eq!(nodes[1].modems, vec![ModemId::from("m1"), ModemId::from("m3")]);
+        assert_eq!(
+            nodes[1].modems,
+            vec![ModemId::from("m1"), ModemId::from("m3")]
+        );
         assert_eq!(nodes[1].heartbeat_at.as_str(), "1970-01-01 00:01:40");
     }
 }

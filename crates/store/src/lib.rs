@@ -63,6 +63,13 @@
 //! [`Store::data_version`] counts other writers' notifications on a `LISTEN` session,
 //! [`Store::journal_mode`] is always `wal`, and [`Store::checkpoint`] is a no-op.
 //! [`StoreError::NotOnPostgres`] remains for an operation added to SQLite and not yet ported.
+//!
+//! Several nodes on one database hold a lease per modem ([`lease`]: `acquire_lease`,
+//! `renew_lease`, `release_lease`, `leases`); a node fenced with [`Store::fence_node`] claims
+//! only for modems it holds, skips rows naming another live node's modem, and `part_sending`
+//! refuses once its lease is gone ([`StoreError::LeaseLost`]).
+//! [`Store::recover_interrupted_on`] recovers the sends through the modems a node has just
+//! acquired (a dead node's, on takeover). On SQLite the lease operations write nothing.
 
 //! # How SQLite is driven
 //! rusqlite is synchronous, so every call runs on tokio's blocking pool

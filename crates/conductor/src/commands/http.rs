@@ -55,11 +55,11 @@ fn ussd_runner(handle: GatewayHandle) -> conductor_http::UssdRunner {
         Box::pin(async move {
             match handle.ussd(&modem, &code).await {
                 Ok(reply) => Ok(crate::commands::ussd::answer_json(&modem, &code, &reply)),
-                Err(conductor_gateway::UssdRequestError::UnknownModem(_)) => Err(
-                    conductor_http::UssdFailure::UnknownModem(format!(
+                Err(conductor_gateway::UssdRequestError::UnknownModem(_)) => {
+                    Err(conductor_http::UssdFailure::UnknownModem(format!(
                         "no modem {modem:?} is served by this daemon"
-                    )),
-                ),
+                    )))
+                }
                 Err(error) => Err(conductor_http::UssdFailure::Modem(error.to_string())),
             }
         })

@@ -18,7 +18,9 @@ use std::io::Read;
 use std::path::Path;
 
 /// An operation not ported to PostgreSQL yet reads as empty in `status` (the rest still shows).
-fn not_on_postgres<T: Default>(e: conductor_store::StoreError) -> Result<T, conductor_store::StoreError> {
+fn not_on_postgres<T: Default>(
+    e: conductor_store::StoreError,
+) -> Result<T, conductor_store::StoreError> {
     match e {
         conductor_store::StoreError::NotOnPostgres { .. } => Ok(T::default()),
         e => Err(e),
@@ -463,7 +465,10 @@ pub async fn status(config: &Config, as_json: bool) -> Result<()> {
         .context("cannot count held messages")?;
     // Several nodes on PostgreSQL: which node holds which modem (empty on SQLite).
     let nodes = conductor_store::by_node(
-        &store.leases().await.context("cannot read the modem leases")?,
+        &store
+            .leases()
+            .await
+            .context("cannot read the modem leases")?,
         Timestamp::now(),
     );
     if as_json {

@@ -12,10 +12,13 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use conductor_modem::{ProbeOptions, SerialSettings, UssdOptions, UssdReply};
+use conductor_store::ModemState;
+use jiff::Timestamp;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use crate::commands::health::STALE_AFTER;
 use crate::config::Config;
 
 /// How long connecting to the daemon's API may take before "no daemon" is assumed.
@@ -153,6 +156,7 @@ async fn direct(config: &Config, modem: &str, code: &str) -> Result<Value> {
                     .join(", ")
             )
         })?;
+    refuse_if_a_daemon_drives(config, modem).await?;
     if section.device.is_empty() {
         bail!(
             "modem {modem} has no `device` in the config (it is found by IMEI/ICCID, which \
@@ -177,6 +181,29 @@ async fn direct(config: &Config, modem: &str, code: &str) -> Result<Value> {
                 )
             })?;
     Ok(answer_json(modem, code, &reply))
+}
+
+/// Fails when the daemon's status row says it drives `modem` now (fresh, not `down`): its API
+/// did not answer (`http.enabled` false, another `http.listen`), but it holds the port, and a
+/// second opener would break its conversation with the modem (DESIGN "Decisions").
+async fn refuse_if_a_daemon_drives(config: &Config, modem: &str) -> Result<()> {
+    // A database that cannot be read says nothing either way.
+    let Ok(store) = crate::commands::messages::open_store(config).await else {
+        return Ok(());
+    };
+    let rows = store.modem_statuses().await.unwrap_or_default();
+    if let Some(row) = rows.iter().find(|r| r.modem_id.0 == modem)
+        && row.state != ModemState::Down
+        && row.age(Timestamp::now()) <= STALE_AFTER
+    {
+        bail!(
+            "a running daemon drives {modem} (its status was written at {} UTC) but its API \
+             did not answer at the config's http.listen, so the port is not free: enable \
+             `http` in the config the daemon uses (and pass --token), or stop the daemon",
+            row.updated_at.as_str()
+        );
+    }
+    Ok(())
 }
 
 /// The answer as the API and `--json` show it.

@@ -144,3 +144,64 @@ fn a_broken_config_file_is_refused_naming_the_field() {
     );
     assert!(output.status.success(), "{output:?}");
 }
+
+/// `--modem` names a configured modem's id for every verb but `run`, where it is a device that
+/// replaces the config's modems; once it was one global option and `selftest --modem m1`
+/// replaced the config's modems with a device called "m1".
+#[test]
+fn modem_names_a_configured_id_outside_run() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("config.json");
+    std::fs::write(
+        &config,
+        serde_json::json!({
+            "database": {"path": dir.path().join("gw.db")},
+            "modems": [{"id": "m1", "device": "tcp://127.0.0.1:9"}],
+        })
+        .to_string(),
+    )
+    .expect("config");
+    let config = config.display().to_string();
+    let selftest = conductor(
+        &[
+            "--config",
+            &config,
+            "selftest",
+            "--modem",
+            "m1",
+            "--to",
+            "+4915112345678",
+            "--timeout",
+            "1s",
+        ],
+        "",
+    );
+    let stderr = String::from_utf8_lossy(&selftest.stderr);
+    let stdout = String::from_utf8_lossy(&selftest.stdout);
+    assert!(!stderr.contains("is not configured"), "{stderr}");
+    assert!(
+        stdout.contains("queued") || stderr.contains("queued"),
+        "the self-test queued its message on m1 and waited: {stdout}{stderr}"
+    );
+    let send = conductor(
+        &[
+            "--config",
+            &config,
+            "send",
+            "--modem",
+            "m1",
+            "+4915112345678",
+            "hi",
+        ],
+        "",
+    );
+    assert!(send.status.success(), "{send:?}");
+    let list = conductor(
+        &["--config", &config, "list", "--modem", "m1", "--json"],
+        "",
+    );
+    assert!(
+        String::from_utf8_lossy(&list.stdout).contains("\"hi\""),
+        "{list:?}"
+    );
+}

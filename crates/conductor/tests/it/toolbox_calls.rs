@@ -199,15 +199,22 @@ fn a_call_is_logged_rejected_auto_replied_once_and_sent_to_webhooks() {
     })
     .unwrap_or_else(|seen| panic!("the auto-reply never left: {seen}\n{}", daemon.log_tail(40)));
     assert_eq!(submitted["to"], caller, "{submitted}");
-    let (to, status): (String, String) = open_db(&db)
-        .query_row(
-            "SELECT phone_number, status FROM messages WHERE id = ?1",
-            [reply_id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .expect("the auto-reply row");
+    // The modem took it; the daemon records `sent` once `+CMGS` is back.
+    let to = poll(WAIT, POLL, || {
+        let (to, status): (String, String) = open_db(&db)
+            .query_row(
+                "SELECT phone_number, status FROM messages WHERE id = ?1",
+                [reply_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(|e| e.to_string())?;
+        match status.as_str() {
+            "sent" | "delivered" => Ok(to),
+            _ => Err(status),
+        }
+    })
+    .unwrap_or_else(|seen| panic!("the auto-reply row stayed {seen}\n{}", daemon.log_tail(40)));
     assert_eq!(to, caller);
-    assert!(matches!(status.as_str(), "sent" | "delivered"), "{status}");
 
     // The caller redials within the hour: logged and rejected again, no second reply.
     sim.control()
@@ -344,6 +351,20 @@ fn ussd_with_and_without_a_daemon(personality: &str, dcs: u64, text_via_daemon: 
     let answer: Value = serde_json::from_str(&stdout).expect("--json prints JSON");
     assert_eq!(answer["text"], text_via_daemon, "{answer}");
     assert_eq!(answer["modem"], "m1", "{answer}");
+    // A config without the API, on the same database: the daemon's fresh status row says it
+    // holds the port, so the CLI refuses to open it rather than break the daemon's session.
+    let no_api = dir.path().join("no-api.json");
+    write_config(
+        &no_api,
+        &json!({
+            "database": {"path": db},
+            "modems": [{"id": "m1", "device": sim.device()}],
+            "http": {"enabled": false},
+        }),
+    );
+    let (ok, _, stderr) = ussd(&no_api, &[]);
+    assert!(!ok, "{personality}: the CLI opened the daemon's port");
+    assert!(stderr.contains("a running daemon drives m1"), "{stderr}");
     // Every request reached the modem: two direct, two through the daemon.
     let requests = sim.control().call(json!({"op": "ussd"}))["requests"].clone();
     assert_eq!(requests, json!(["*100#", "*100#", "*100#", "*100#"]));

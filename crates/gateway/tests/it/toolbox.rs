@@ -136,3 +136,51 @@ async fn the_balance_check_runs_on_the_gateway_clock_and_records_the_amount() {
         .unwrap_or_default();
     assert_eq!(second["amount"], 3.1, "{second}");
 }
+
+#[tokio::test]
+async fn rings_queued_behind_the_hang_up_are_not_a_second_call() {
+    let mut config = gateway_config(1);
+    config.modems[0].calls = CallSettings {
+        reject: true,
+        ..CallSettings::default()
+    };
+    let rig = Rig::new(sim_config(), config, true).await;
+    rig.wait_modem("m0", conductor_store::ModemState::Ready)
+        .await;
+    // RINGs every 10 ms: several are on their way while `AT+CHUP` is.
+    for caller in ["+33612345678", "+33687654321"] {
+        control(
+            &rig,
+            json!({"op": "call", "from": caller, "rings": 100, "interval_ms": 10}),
+        )
+        .await;
+        wait_until(
+            "the call to be rejected",
+            Duration::from_secs(20),
+            || async {
+                let calls = control(&rig, json!({"op": "calls"})).await;
+                calls["calls"]
+                    .as_array()
+                    .and_then(|c| c.last())
+                    .is_some_and(|c| c["from"] == caller && c["outcome"] == "rejected")
+            },
+        )
+        .await;
+    }
+    // The second caller's URCs come after every stray one of the first (one queue), so once
+    // its event is there, a stray would be too.
+    wait_until("the second call event", Duration::from_secs(20), || async {
+        events(&rig, "call").await.iter().any(|e| {
+            e.detail
+                .as_ref()
+                .is_some_and(|d| d["number"] == "+33687654321")
+        })
+    })
+    .await;
+    let numbers: Vec<_> = events(&rig, "call")
+        .await
+        .into_iter()
+        .map(|e| e.detail.unwrap_or_default()["number"].clone())
+        .collect();
+    assert_eq!(numbers, [json!("+33612345678"), json!("+33687654321")]);
+}
