@@ -68,8 +68,9 @@ fn submissions(control: &mut Control) -> u64 {
         .expect("stats.submitted")
 }
 
-/// (VmRSS, VmHWM) in KiB.
-fn memory(pid: u32) -> (u64, u64) {
+/// (VmRSS, VmHWM, RssAnon, RssFile) in KiB. RssFile is mostly the binary's own code pages
+/// (shared, and dropped first under memory pressure); RssAnon is what the daemon allocated.
+fn memory(pid: u32) -> (u64, u64, u64, u64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
     let field = |name: &str| {
         status
@@ -79,7 +80,12 @@ fn memory(pid: u32) -> (u64, u64) {
             .and_then(|v| v.parse().ok())
             .unwrap_or(0)
     };
-    (field("VmRSS:"), field("VmHWM:"))
+    (
+        field("VmRSS:"),
+        field("VmHWM:"),
+        field("RssAnon:"),
+        field("RssFile:"),
+    )
 }
 
 /// utime + stime in clock ticks (10 ms each on most systems).
@@ -135,12 +141,14 @@ fn idle(label: &str, pid: u32) -> (u64, u64, f64) {
     std::thread::sleep(IDLE);
     let (ns_after, switches_after) = threads(pid);
     let used_ticks = cpu_ticks(pid) - before;
-    let (rss, hwm) = memory(pid);
+    let (rss, hwm, anon, file) = memory(pid);
     let cpu_ms = (ns_after - ns_before) as f64 / 1e6;
     println!(
-        "{label:<48} VmRSS {:.1} MiB  VmHWM {:.1} MiB  CPU {cpu_ms:.1} ms in {} s ({:.3} %, \
-         utime+stime {} ms), {:.1} wake-ups/s",
+        "{label:<48} VmRSS {:.1} MiB (anon {:.1}, file {:.1})  VmHWM {:.1} MiB  CPU {cpu_ms:.1} ms \
+         in {} s ({:.3} %, utime+stime {} ms), {:.1} wake-ups/s",
         rss as f64 / 1024.0,
+        anon as f64 / 1024.0,
+        file as f64 / 1024.0,
         hwm as f64 / 1024.0,
         IDLE.as_secs(),
         cpu_ms / 10.0 / IDLE.as_secs() as f64,

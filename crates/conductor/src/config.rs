@@ -40,6 +40,49 @@ pub enum ConfigError {
     },
 }
 
+/// `database.lease_expiry` must leave room for at least two heartbeats: a node gives a modem
+/// up `expiry - heartbeat` after its last renewal (before any other node may take the lease),
+/// so with less than two heartbeats one late renewal would close a healthy modem's port, and
+/// with an expiry at or below the heartbeat the lease would lapse between two renewals and
+/// nodes would take modems from each other. Four heartbeats (the defaults: 5 s and 20 s)
+/// ride out three missed renewals.
+fn check_lease_timings(database: &DatabaseSection, file: &Path) -> Result<(), ConfigError> {
+    let heartbeat = database
+        .lease_heartbeat
+        .unwrap_or(conductor_store::DEFAULT_LEASE_HEARTBEAT);
+    let expiry = database
+        .lease_expiry
+        .unwrap_or(conductor_store::DEFAULT_LEASE_EXPIRY);
+    if heartbeat.is_zero() {
+        return Err(invalid(
+            file,
+            "database.lease_heartbeat",
+            "database.lease_heartbeat must be more than 0 (default \"5s\"): it is how often \
+             each modem lease is renewed",
+        ));
+    }
+    if expiry < heartbeat * 2 {
+        let field = if database.lease_expiry.is_some() {
+            "database.lease_expiry"
+        } else {
+            "database.lease_heartbeat"
+        };
+        return Err(invalid(
+            file,
+            field,
+            format!(
+                "database.lease_expiry ({}) must be at least twice database.lease_heartbeat \
+                 ({}), better four times (the defaults are \"5s\" and \"20s\"): raise \
+                 lease_expiry to {} or lower lease_heartbeat",
+                humantime::format_duration(expiry),
+                humantime::format_duration(heartbeat),
+                humantime::format_duration(heartbeat * 4),
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn invalid(path: &Path, field: impl Into<String>, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         path: path.to_owned(),
@@ -907,6 +950,7 @@ impl Config {
                 (None, None) => Database::Sqlite(default_database_path()),
             },
         };
+        check_lease_timings(&file.database, &file_path)?;
         if !overrides.modems.is_empty() {
             file.modems = overrides
                 .modems
@@ -1165,6 +1209,52 @@ mod tests {
         let path = PathBuf::from("/etc/gw/config.json");
         let file = parse(text, &path)?;
         Config::resolve(Source::File(path), file, &Overrides::default())
+    }
+
+    #[test]
+    fn a_lease_expiry_within_two_heartbeats_is_refused_naming_the_field_and_the_fix() {
+        let config = |database: &str| {
+            resolve_text(&format!(
+                r#"{{"modems": [{{"id": "a", "device": "tcp://127.0.0.1:7"}}],
+                    "database": {{"url": "postgres://u@h/db", {database}}}}}"#
+            ))
+        };
+        for (database, field) in [
+            (
+                r#""lease_heartbeat": "5s", "lease_expiry": "9s""#,
+                "database.lease_expiry",
+            ),
+            (
+                r#""lease_heartbeat": "5s", "lease_expiry": "5s""#,
+                "database.lease_expiry",
+            ),
+            // Only the heartbeat set: it is compared with the default expiry (20 s).
+            (r#""lease_heartbeat": "15s""#, "database.lease_heartbeat"),
+            (r#""lease_heartbeat": "0s""#, "database.lease_heartbeat"),
+        ] {
+            match config(database) {
+                Err(ConfigError::Invalid {
+                    field: f, message, ..
+                }) => {
+                    assert_eq!(f, field, "{database}");
+                    assert!(message.contains("lease_heartbeat"), "{message}");
+                }
+                other => panic!("{database} was not refused: {other:?}"),
+            }
+        }
+        let Err(ConfigError::Invalid { message, .. }) =
+            config(r#""lease_heartbeat": "5s", "lease_expiry": "9s""#)
+        else {
+            panic!("refused above");
+        };
+        assert!(message.contains("raise lease_expiry to 20s"), "{message}");
+        for good in [
+            r#""lease_heartbeat": "5s", "lease_expiry": "10s""#,
+            r#""lease_heartbeat": "1s", "lease_expiry": "6s""#,
+            r#""node": "a""#,
+        ] {
+            assert!(config(good).is_ok(), "{good}: {:?}", config(good).err());
+        }
     }
 
     #[test]

@@ -10,6 +10,12 @@
 //!   start timeout killed it, then restarted it in a loop. A modem that failed is retried
 //!   with backoff and shows in `STATUS=`, `health` and `/readyz`. As a last guard, readiness
 //!   is also declared after [`READY_AT_THE_LATEST`] whatever the modems do.
+//!   On PostgreSQL (several nodes) a modem whose lease another live node holds counts as
+//!   finished too: a pure standby is a healthy process doing its job (waiting to take over),
+//!   so it declares `READY=1` as soon as each keeper has heard from the database, with a
+//!   status such as "0/2 modems ready; modems m1, m2 standing by (held by node-a)". A modem
+//!   whose keeper has not heard back yet (the database does not answer) holds readiness like a
+//!   modem still starting, up to [`READY_AT_THE_LATEST`].
 //! - `STATUS=` whenever the summary changes: "2/2 modems ready", "1/2 modems ready; modem m1
 //!   down", shown by `systemctl status`.
 //! - `WATCHDOG=1` every `WATCHDOG_USEC / 2`, only while the gateway's loop turns
@@ -25,7 +31,7 @@
 
 use crate::notify::{self, Notifier};
 use crate::reload::Reloader;
-use conductor_gateway::{GatewayHandle, ModemSnapshot};
+use conductor_gateway::{GatewayHandle, LeaseStanding, ModemSnapshot};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
@@ -91,7 +97,10 @@ impl Lifecycle {
             notifier.stopping("stopping before start-up finished");
             return;
         }
-        let mut status = status_line(&gateway.modems());
+        let line = |gateway: &GatewayHandle| {
+            status_line(&gateway.modems()) + &standby_note(&gateway.lease_standings())
+        };
+        let mut status = line(&gateway);
         notifier.ready(&status);
         info!(status = %status, "conductor is ready");
         let feeding = tokio::spawn(feed_watchdog(
@@ -112,11 +121,11 @@ impl Lifecycle {
                         _ = shutdown.cancelled() => break,
                         _ = reloader.reload(&gateway) => {}
                     }
-                    status = status_line(&gateway.modems());
+                    status = line(&gateway);
                     notifier.ready(&status);
                 }
                 _ = ticker.tick() => {
-                    let now = status_line(&gateway.modems());
+                    let now = line(&gateway);
                     if now != status {
                         info!(status = %now, "modems changed");
                         notifier.status(&now);
@@ -148,11 +157,24 @@ async fn wait_for_first_attempts(gateway: &GatewayHandle, shutdown: &Cancellatio
     let deadline = tokio::time::Instant::now() + READY_AT_THE_LATEST;
     loop {
         let modems = gateway.modems();
-        let pending: Vec<&str> = modems
+        let standings = gateway.lease_standings();
+        let mut pending: Vec<&str> = modems
             .iter()
             .filter(|m| !m.first_attempt_done())
             .map(|m| m.id.as_str())
             .collect();
+        // On PostgreSQL: a keeper not answered yet, or a lease held whose modem has no lane
+        // yet, is still starting; a standby's modems are not.
+        for (id, standing) in &standings {
+            let starting = match standing {
+                LeaseStanding::Pending => true,
+                LeaseStanding::Held => !modems.iter().any(|m| &m.id == id),
+                _ => false,
+            };
+            if starting {
+                pending.push(id.as_str());
+            }
+        }
         if pending.is_empty() {
             return true;
         }
@@ -232,6 +254,42 @@ pub fn status_line(modems: &[ModemSnapshot]) -> String {
     line
 }
 
+/// What the status line adds on PostgreSQL for modems this node does not drive: "; modems m1,
+/// m2 standing by (held by node-a)", "; modem m3 waiting for the database". Empty on SQLite.
+pub fn standby_note(standings: &[(String, LeaseStanding)]) -> String {
+    let mut note = String::new();
+    let mut holders: Vec<&str> = Vec::new();
+    let mut standby: Vec<&str> = Vec::new();
+    let mut waiting: Vec<&str> = Vec::new();
+    for (id, standing) in standings {
+        match standing {
+            LeaseStanding::Standby { holder } => {
+                standby.push(id);
+                if !holders.contains(&holder.as_str()) {
+                    holders.push(holder);
+                }
+            }
+            LeaseStanding::Unreachable => waiting.push(id),
+            _ => {}
+        }
+    }
+    let list = |ids: &[&str]| match ids {
+        [one] => format!("modem {one}"),
+        many => format!("modems {}", many.join(", ")),
+    };
+    if !standby.is_empty() {
+        note.push_str(&format!(
+            "; {} standing by (held by {})",
+            list(&standby),
+            holders.join(", ")
+        ));
+    }
+    if !waiting.is_empty() {
+        note.push_str(&format!("; {} waiting for the database", list(&waiting)));
+    }
+    note
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -271,5 +329,23 @@ mod tests {
         assert!(!modem("m1", Phase::Connecting, None).first_attempt_done());
         assert!(modem("m1", Phase::Connecting, Some("refused")).first_attempt_done());
         assert!(modem("m1", Phase::Disconnected, None).first_attempt_done());
+    }
+
+    #[test]
+    fn a_standbys_status_names_the_modems_it_waits_for_and_their_holder() {
+        let standby = |holder: &str| LeaseStanding::Standby {
+            holder: holder.into(),
+        };
+        let standings = vec![
+            ("m1".to_owned(), standby("node-a")),
+            ("m2".to_owned(), standby("node-a")),
+            ("m3".to_owned(), LeaseStanding::Held),
+            ("m4".to_owned(), LeaseStanding::Unreachable),
+        ];
+        assert_eq!(
+            standby_note(&standings),
+            "; modems m1, m2 standing by (held by node-a); modem m4 waiting for the database"
+        );
+        assert_eq!(standby_note(&[]), "");
     }
 }

@@ -78,6 +78,62 @@ pub(crate) enum LeaseEvent {
     Acquired(String),
     /// The lease is lost or about to expire: stop driving the modem at once.
     Lost(String),
+    /// The modem could not be made ready under its lease for the open bound: close its port
+    /// and answer, so the keeper releases the lease only once the port is closed.
+    Unusable(String, tokio::sync::oneshot::Sender<()>),
+}
+
+/// Where a configured modem's lease stands as this node sees it: what readiness (systemd's
+/// `READY=1`) and the status line need to tell a standby from a node still starting.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LeaseStanding {
+    /// The keeper's first attempt has not been answered yet.
+    Pending,
+    /// This node holds the lease: the modem is opened (or being opened) here.
+    Held,
+    /// Another live node holds the lease: this node stands by and takes it over if that
+    /// lease expires.
+    Standby {
+        /// The holder (`database.node`).
+        holder: String,
+    },
+    /// The database did not answer the last attempt: the modem is not driven here.
+    Unreachable,
+    /// The modem could not be made ready within the open bound (`2 × lease_expiry`), so its
+    /// lease was given up for another node to try; acquired again after one expiry.
+    Released,
+}
+
+/// Records `modem`'s standing (None: forget it, the modem was removed).
+pub(crate) fn set_standing(ctx: &Context, modem: &str, standing: Option<LeaseStanding>) {
+    let mut map = match ctx.standings.lock() {
+        Ok(map) => map,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    match standing {
+        Some(standing) => {
+            map.insert(modem.to_owned(), standing);
+        }
+        None => {
+            map.remove(modem);
+        }
+    }
+}
+
+/// How long a modem may stay not ready under this node's lease before the lease is given up:
+/// two expiries (40 s with the defaults), time for a slow SIM and network registration, but
+/// bounded, so a standby whose path to the device works takes over from a node that cannot
+/// open it (a cable pulled on this host, ser2net unreachable from here).
+pub(crate) fn open_bound(expiry: Duration) -> Duration {
+    expiry * 2
+}
+
+/// Why a keeper stopped renewing.
+enum Loss {
+    /// The lease is lost or about to expire.
+    Lease(String),
+    /// The modem was not ready for the open bound: give the lease up on purpose.
+    Unusable(Duration),
 }
 
 /// How long before the lease would expire the keeper gives the modem up: one heartbeat, so the
@@ -99,6 +155,7 @@ pub(crate) async fn keep(
     let store = &ctx.store;
     let at_least_once = ctx.config.outbound.delivery == Delivery::AtLeastOnce;
     let give_up = give_up_after(cluster.heartbeat, cluster.expiry);
+    set_standing(&ctx, &modem.0, Some(LeaseStanding::Pending));
     // What was last said while waiting, so a standby logs each change once.
     let mut said: Option<String> = None;
     let mut backoff = Duration::from_millis(500);
@@ -121,6 +178,7 @@ pub(crate) async fn keep(
                 }
                 said = None;
                 backoff = Duration::from_millis(500);
+                set_standing(&ctx, &modem.0, Some(LeaseStanding::Held));
                 // 2. Recover what was in flight through this modem, then 3. open it.
                 if !recover(&ctx, &modem, at_least_once).await {
                     // Not started: the lease expires or is taken again at the next attempt.
@@ -129,17 +187,47 @@ pub(crate) async fn keep(
                     if events.send(LeaseEvent::Acquired(modem.0.clone())).is_err() {
                         return;
                     }
-                    let lost = renew_until_lost(&ctx, &modem, sent_at, give_up, &stop).await;
-                    let Some(reason) = lost else { return };
-                    error!(
-                        "node {node} stops driving modem {modem} at once: {reason}; a send \
-                         between prompt and verdict becomes `unknown` when the lease is \
-                         acquired again"
-                    );
-                    if events.send(LeaseEvent::Lost(modem.0.clone())).is_err() {
-                        return;
+                    match renew_until_lost(&ctx, &modem, sent_at, give_up, &stop).await {
+                        None => return,
+                        Some(Loss::Lease(reason)) => {
+                            error!(
+                                "node {node} stops driving modem {modem} at once: {reason}; a \
+                                 send between prompt and verdict becomes `unknown` when the \
+                                 lease is acquired again"
+                            );
+                            set_standing(&ctx, &modem.0, Some(LeaseStanding::Unreachable));
+                            if events.send(LeaseEvent::Lost(modem.0.clone())).is_err() {
+                                return;
+                            }
+                            Duration::ZERO
+                        }
+                        Some(Loss::Unusable(bound)) => {
+                            error!(
+                                "modem {modem} has not been ready for {bound:.0?} under node \
+                                 {node}'s lease: closing its port and giving the lease up so \
+                                 a node that can open the device takes it over; node {node} \
+                                 tries again in {:.0?}. Check the device and its connection \
+                                 on this host (`conductor modem scan`, the log above)",
+                                cluster.expiry
+                            );
+                            let (ack, closed) = tokio::sync::oneshot::channel();
+                            if events
+                                .send(LeaseEvent::Unusable(modem.0.clone(), ack))
+                                .is_err()
+                            {
+                                return;
+                            }
+                            // Released only once the port is closed: never two conversations.
+                            let _ = closed.await;
+                            if let Err(e) = store.release_lease(&modem, node).await {
+                                warn!(error = %e, "cannot release the lease of modem {modem}; it expires in {:.0?} instead", cluster.expiry);
+                            }
+                            set_standing(&ctx, &modem.0, Some(LeaseStanding::Released));
+                            // Stand back one expiry, so a standby (trying every heartbeat)
+                            // acquires it first.
+                            cluster.expiry
+                        }
                     }
-                    Duration::ZERO
                 }
             }
             Ok(Ok(Acquisition::HeldBy {
@@ -155,9 +243,17 @@ pub(crate) async fn keep(
                     said = Some(text);
                 }
                 backoff = Duration::from_millis(500);
+                set_standing(
+                    &ctx,
+                    &modem.0,
+                    Some(LeaseStanding::Standby {
+                        holder: holder.clone(),
+                    }),
+                );
                 cluster.heartbeat
             }
             Ok(Err(e)) => {
+                set_standing(&ctx, &modem.0, Some(LeaseStanding::Unreachable));
                 if said.as_deref() != Some("database") {
                     warn!(error = %e, "cannot acquire the lease of modem {modem}: the database does not answer; not driving it, retrying with backoff");
                     said = Some("database".to_owned());
@@ -166,6 +262,7 @@ pub(crate) async fn keep(
                 backoff
             }
             Err(_) => {
+                set_standing(&ctx, &modem.0, Some(LeaseStanding::Unreachable));
                 if said.as_deref() != Some("database") {
                     warn!(
                         "acquiring the lease of modem {modem} timed out: the database does not answer; not driving it, retrying with backoff"
@@ -214,18 +311,33 @@ async fn recover(ctx: &Context, modem: &ModemId, at_least_once: bool) -> bool {
     }
 }
 
-/// Renews every heartbeat. Returns why the lease is lost, or None when `stop` was cancelled
-/// (the supervisor releases the lease once the port is closed).
+/// Renews every heartbeat. Returns why the lease is lost (or given up: the modem was not
+/// ready for the open bound), or None when `stop` was cancelled (the supervisor releases the
+/// lease once the port is closed).
 async fn renew_until_lost(
     ctx: &Context,
     modem: &ModemId,
     mut last_ok: Instant,
     give_up: Duration,
     stop: &CancellationToken,
-) -> Option<String> {
+) -> Option<Loss> {
     let cluster = &ctx.config.cluster;
     let mut failing = false;
+    let bound = open_bound(cluster.expiry);
+    // Since when the modem has not been ready under this lease (from the acquisition).
+    let mut not_ready_since = Some(last_ok);
     loop {
+        let ready = ctx.lanes().iter().any(|lane| {
+            lane.id == *modem && lane.state.borrow().phase == conductor_modem::Phase::Ready
+        });
+        match (ready, not_ready_since) {
+            (true, _) => not_ready_since = None,
+            (false, None) => not_ready_since = Some(Instant::now()),
+            (false, Some(since)) if since.elapsed() >= bound => {
+                return Some(Loss::Unusable(bound));
+            }
+            (false, Some(_)) => {}
+        }
         let deadline = last_ok + give_up;
         let next = (Instant::now() + cluster.heartbeat).min(deadline);
         tokio::select! {
@@ -234,10 +346,10 @@ async fn renew_until_lost(
         }
         let now = Instant::now();
         if now >= deadline {
-            return Some(format!(
+            return Some(Loss::Lease(format!(
                 "its lease could not be renewed for {:.0?} (the database does not answer)",
                 give_up
-            ));
+            )));
         }
         let renewal = tokio::time::timeout(
             deadline - now,
@@ -254,11 +366,11 @@ async fn renew_until_lost(
                 last_ok = now;
             }
             Ok(Ok(false)) => {
-                return Some(
+                return Some(Loss::Lease(
                     "another node took its lease over (this node's renewals stopped for longer \
                      than the expiry)"
                         .to_owned(),
-                );
+                ));
             }
             Ok(Err(e)) => {
                 if !failing {

@@ -87,5 +87,5 @@ pub use config::{
 };
 pub use counters::{CounterSnapshot, ErrorCount, ErrorKind, ReconnectCount};
 pub use error::GatewayError;
-pub use lease::{ClusterConfig, default_node_id};
+pub use lease::{ClusterConfig, LeaseStanding, default_node_id};
 pub use supervisor::{Connectors, Gateway, GatewayHandle, ModemSnapshot};

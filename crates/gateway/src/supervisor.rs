@@ -57,7 +57,7 @@ use tracing::{Instrument, error, info, info_span, warn};
 use crate::clock::Clock;
 use crate::config::{Delivery, GatewayConfig, ModemSettings};
 use crate::error::GatewayError;
-use crate::lease::LeaseEvent;
+use crate::lease::{LeaseEvent, LeaseStanding};
 use crate::outbound::Dispatcher;
 use crate::worker::ModemWorker;
 
@@ -80,6 +80,9 @@ pub(crate) struct Context {
     pub heartbeat: Heartbeat,
     /// CMS/CME errors and reconnects, for `/metrics` ([`GatewayHandle::counters`]).
     pub counters: crate::counters::Counters,
+    /// On a shared database: where each configured modem's lease stands, written by its
+    /// keeper (module `lease`), read by [`GatewayHandle::lease_standings`]. Empty on SQLite.
+    pub standings: Mutex<HashMap<String, LeaseStanding>>,
 }
 
 impl Context {
@@ -92,7 +95,7 @@ impl Context {
     }
 
     /// The lanes served now (a copy: the lock is never held across an await).
-    fn lanes(&self) -> Vec<Arc<Lane>> {
+    pub(crate) fn lanes(&self) -> Vec<Arc<Lane>> {
         match self.lanes.lock() {
             Ok(lanes) => lanes.clone(),
             // Only pushes and removals happen under this lock; the list is whole either way.
@@ -313,6 +316,22 @@ impl GatewayHandle {
             .collect()
     }
 
+    /// On a shared database (PostgreSQL): where each configured modem's lease stands, by
+    /// modem id — whether this node holds it, stands by for another node, or cannot reach the
+    /// database. Empty on SQLite, where every modem is simply served.
+    pub fn lease_standings(&self) -> Vec<(String, LeaseStanding)> {
+        let mut standings: Vec<(String, LeaseStanding)> = match self.context.standings.lock() {
+            Ok(map) => map.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            Err(poisoned) => poisoned
+                .into_inner()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        };
+        standings.sort_by(|a, b| a.0.cmp(&b.0));
+        standings
+    }
+
     /// The driver handle of a served modem.
     pub(crate) fn modem_handle(&self, id: &str) -> Option<conductor_modem::ModemHandle> {
         self.context
@@ -419,6 +438,20 @@ impl Gateway {
         // On a shared database (PostgreSQL) each modem is recovered when its lease is acquired
         // (module `lease`): other nodes' sends in flight are theirs.
         let leased = store.needs_leases();
+        // Refuse to start as a node id another running process already is (see
+        // `Store::lock_node`); held for the supervisor's lifetime.
+        let node_lock = if leased {
+            Some(
+                store
+                    .lock_node(&config.cluster.node)
+                    .await
+                    .map_err(GatewayError::store(
+                        "starting as a node on the shared database",
+                    ))?,
+            )
+        } else {
+            None
+        };
         if leased {
             store.fence_node(&config.cluster.node);
         } else {
@@ -436,6 +469,7 @@ impl Gateway {
             lanes: Mutex::new(Vec::new()),
             heartbeat: Heartbeat::new(),
             counters: crate::counters::Counters::default(),
+            standings: Mutex::new(HashMap::new()),
         });
         let (lane_changes, lane_changes_rx) = mpsc::unbounded_channel();
         let (lease_events, lease_events_rx) = mpsc::unbounded_channel();
@@ -452,6 +486,7 @@ impl Gateway {
                 connectors: HashMap::new(),
                 held: std::collections::HashSet::new(),
             }),
+            _node_lock: node_lock,
         };
         for (index, settings) in context.config.modems.iter().enumerate() {
             let connector = connectors.map.remove(&settings.id);
@@ -564,6 +599,9 @@ struct Supervisor {
     lane_changes: mpsc::UnboundedSender<LaneChange>,
     /// Some on a shared database: modems start only under their leases.
     leases: Option<Leases>,
+    /// This process's hold on its node id (shared database), released when the supervisor
+    /// ends.
+    _node_lock: Option<conductor_store::NodeLock>,
 }
 
 impl Supervisor {
@@ -612,6 +650,11 @@ impl Supervisor {
             LeaseEvent::Lost(id) => {
                 leases.held.remove(&id);
                 self.drop_modem(&id);
+            }
+            LeaseEvent::Unusable(id, closed) => {
+                leases.held.remove(&id);
+                self.drop_modem(&id);
+                let _ = closed.send(());
             }
         }
     }
@@ -723,6 +766,7 @@ impl Supervisor {
                 let _ = reply.send(self.add(*settings, connector));
             }
             Command::Remove { id, reply } => {
+                crate::lease::set_standing(&self.context, &id, None);
                 let keeper = self.leases.as_mut().and_then(|leases| {
                     leases.settings.remove(&id);
                     leases.held.remove(&id);

@@ -390,4 +390,35 @@ mod tests {
             "{rows:?}"
         );
     }
+
+    #[tokio::test]
+    async fn a_clear_inside_the_interval_waits_and_leads_the_next_sms_with_the_rest_summarised() {
+        let (_dir, store, clock, mut sms) = rig(Duration::from_secs(3600)).await;
+        sms.step().await.expect("start");
+        raise(&store, &clock, "a").await;
+        sms.step().await.expect("step");
+        assert_eq!(alert_rows(&store).await.len(), 1);
+        clock.advance(Duration::from_secs(60));
+        store
+            .clear_alert("a".into(), "fixed".into(), clock.now())
+            .await
+            .expect("clear");
+        raise(&store, &clock, "b").await;
+        sms.step().await.expect("step");
+        assert_eq!(alert_rows(&store).await.len(), 1, "inside the interval");
+        // The interval ends with no new alert: what was held back goes out by itself.
+        clock.advance(Duration::from_secs(3540));
+        sms.step().await.expect("step");
+        let rows = alert_rows(&store).await;
+        assert_eq!(rows.len(), 2, "{rows:?}");
+        let next = rows
+            .iter()
+            .find(|r| r.contains("CLEARED a"))
+            .unwrap_or_else(|| panic!("{rows:?}"));
+        assert!(next.starts_with("Conductor: CLEARED a"), "{next}");
+        assert!(next.contains("\n+1 more since the last SMS"), "{next}");
+        assert!(next.contains("\n- ALERT b"), "{next}");
+        sms.step().await.expect("step");
+        assert_eq!(alert_rows(&store).await.len(), 2, "nothing left to send");
+    }
 }

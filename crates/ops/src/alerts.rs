@@ -597,7 +597,8 @@ impl AlertEvaluator {
                     kind: AlertKind::CreditLow,
                     modem: Some(modem.clone()),
                     message: format!(
-                        "modem {modem}'s balance is {amount} (below {low_below}) at {} UTC:                          \"{text}\"; top up the SIM before sends start failing",
+                        "modem {modem}'s balance is {amount} (below {low_below}) at {} UTC: \"{text}\"; \
+                         top up the SIM before sends start failing",
                         event.at
                     ),
                     figures: json!({ "amount": amount, "low_below": low_below, "event_id": event.id }),

@@ -513,6 +513,15 @@ fn environment(script: &Script, payload: &Value) -> Vec<(String, String)> {
     {
         env.push(("CONDUCTOR_MODEM".to_owned(), modem.to_owned()));
     }
+    // A call has no message row: the caller's number is in the event's detail (null when
+    // withheld). A script on `call` reads it where a script on `received` reads the sender.
+    if payload["event"] == "call"
+        && env.iter().all(|(n, _)| n != "CONDUCTOR_NUMBER")
+        && let Some(number) = payload["detail"]["number"].as_str()
+        && !number.contains('\0')
+    {
+        env.push(("CONDUCTOR_NUMBER".to_owned(), number.to_owned()));
+    }
     env
 }
 
@@ -755,6 +764,25 @@ mod tests {
         assert_eq!(get("CONDUCTOR_NUMBER"), Some("+1555"));
         assert_eq!(get("CONDUCTOR_MESSAGE_ID"), Some("3"));
         assert_eq!(get("CONDUCTOR_MODEM"), Some("m1"));
+    }
+
+    #[test]
+    fn a_call_gives_the_callers_number_and_a_withheld_one_gives_none() {
+        let s = script(&["x"], Duration::from_secs(1));
+        let call = |number: Value| {
+            json!({"event": "call", "event_id": 9, "kind": "call", "message_id": null,
+                   "modem_id": "m1", "detail": {"number": number, "rejected": true}})
+        };
+        let number = |env: Vec<(String, String)>| {
+            env.into_iter()
+                .find(|(k, _)| k == "CONDUCTOR_NUMBER")
+                .map(|(_, v)| v)
+        };
+        assert_eq!(
+            number(environment(&s, &call(json!("+33612345678")))).as_deref(),
+            Some("+33612345678")
+        );
+        assert_eq!(number(environment(&s, &call(Value::Null))), None);
     }
 
     #[cfg(unix)]

@@ -280,6 +280,20 @@ pub enum StoreError {
         operation: &'static str,
     },
 
+    /// Another running process already uses this `database.node` on the database (it holds
+    /// the node's session lock): two processes with one id would both renew the same leases
+    /// and drive the same modems.
+    #[error(
+        "another running conductor is already node {node} on this database (it holds the \
+         node's lock): give this process its own `database.node` (or leave it unset for \
+         `<hostname>-<pid>`), or stop the other process first; a process that was killed frees \
+         the id as soon as the server notices its connection closed"
+    )]
+    NodeInUse {
+        /// The node id.
+        node: String,
+    },
+
     /// This node no longer holds the lease of the modem a row was claimed for (several nodes
     /// on PostgreSQL): another node took the modem over after the lease expired, so this node
     /// must not write a PDU to it.

@@ -132,6 +132,22 @@ impl Store {
         }
     }
 
+    /// Takes `node` for this process, for as long as the returned lock is kept (PostgreSQL: a
+    /// session advisory lock on the id, in a connection of its own). Why: two processes
+    /// started with one `database.node` would both renew the same leases and drive the same
+    /// modems; the second is refused with [`crate::StoreError::NodeInUse`]. A session lock,
+    /// not a row, so a node killed with SIGKILL frees its id as soon as the server sees its
+    /// connection close, and a restarted node still takes its modems back at once. On SQLite
+    /// (one daemon per file, its lock file) nothing is taken.
+    pub async fn lock_node(&self, node: &str) -> Result<NodeLock, crate::StoreError> {
+        Ok(NodeLock {
+            _session: match self.postgres() {
+                Some(pg) => Some(crate::postgres::lease::lock_node(pg, node).await?),
+                None => None,
+            },
+        })
+    }
+
     /// Makes this store's claims and part records check `node`'s leases (PostgreSQL; the
     /// gateway calls it once at start): a row is claimed only for a modem `node` holds a live
     /// lease on, and [`Store::part_sending`] refuses with [`crate::StoreError::LeaseLost`]
@@ -144,6 +160,19 @@ impl Store {
             };
             *fence = Some(node.to_owned());
         }
+    }
+}
+
+/// This process's hold on its node id ([`Store::lock_node`]); dropping it frees the id.
+pub struct NodeLock {
+    _session: Option<crate::postgres::lease::NodeSession>,
+}
+
+impl std::fmt::Debug for NodeLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeLock")
+            .field("held", &self._session.is_some())
+            .finish()
     }
 }
 

@@ -119,7 +119,8 @@ pub use api::{
 pub use error::StoreError;
 pub use fingerprint::Fingerprint;
 pub use lease::{
-    Acquisition, DEFAULT_LEASE_EXPIRY, DEFAULT_LEASE_HEARTBEAT, Lease, NodeLeases, by_node,
+    Acquisition, DEFAULT_LEASE_EXPIRY, DEFAULT_LEASE_HEARTBEAT, Lease, NodeLeases, NodeLock,
+    by_node,
 };
 pub use maintenance::{
     BackupOptions, BackupStats, MaintenanceError, RetentionCandidate, RetentionDeleted,

@@ -26,7 +26,7 @@ use pg_server::PgServer;
 use serde_json::{Value, json};
 
 use crate::support::{
-    Control, DaemonProcess, VirtualModemProcess, conductor, env_or, poll, write_config,
+    Control, DaemonProcess, VirtualModemProcess, conductor, env_or, http_get, poll, write_config,
 };
 
 /// Lease timings for the test: a takeover within seconds, not the default 25.
@@ -450,4 +450,381 @@ fn the_sql_contract_statements_work_against_the_daemon_on_postgresql() {
     assert!(health.status.success(), "{health:?}");
     assert!(text.contains("ready (node solo)"), "{text}");
     assert!(text.contains("node solo"), "{text}");
+}
+
+/// The API address `conductor run` logs once it listens.
+fn api_address(daemon: &DaemonProcess) -> String {
+    poll(Duration::from_secs(20), Duration::from_millis(50), || {
+        let log = daemon.log();
+        log.lines()
+            .find(|l| l.contains("HTTP API and dashboard listening"))
+            .and_then(|l| l.split("address=").nth(1))
+            .map(|a| a.split_whitespace().next().unwrap_or_default().to_owned())
+            .ok_or_else(|| daemon.log_tail(20))
+    })
+    .unwrap_or_else(|log| panic!("no API address in the log:\n{log}"))
+}
+
+/// Waits until `sql` sees `n` ready modems (the node started and opened them).
+fn wait_ready(pg: &PgServer, db: &str, n: i64, daemon: &DaemonProcess) -> Sql {
+    poll(Duration::from_secs(30), Duration::from_millis(100), || {
+        let sql = Sql::connect(pg, db);
+        match sql.runtime.block_on(sql.client.query_one(
+            "SELECT count(*) FROM modem_status WHERE state = 'ready'",
+            &[],
+        )) {
+            Ok(row) if row.get::<_, i64>(0) == n => Ok(sql),
+            Ok(row) => Err(format!("{} ready", row.get::<_, i64>(0))),
+            Err(e) => Err(e.to_string()),
+        }
+    })
+    .unwrap_or_else(|e| {
+        panic!(
+            "the daemon never had {n} ready modems: {e}\n{}",
+            daemon.log_tail(40)
+        )
+    })
+}
+
+/// The database goes away mid-run (`pg_ctl stop -m fast`) and comes back on the same port:
+/// meanwhile the node sends nothing more, keeps the inbound messages on the SIM and shows the
+/// database down; afterwards it reconnects, re-acquires its lease, and every queued row goes
+/// out once and every SIM copy is stored once and then deleted.
+#[test]
+fn a_node_that_loses_its_database_stops_keeps_the_sim_and_resumes_when_it_is_back() {
+    let Some(pg) = PgServer::start() else { return };
+    let started = Instant::now();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let url = runtime.block_on(pg.create_db("outage"));
+    let dir = tempfile::tempdir().expect("temp dir");
+    // A slow modem, so rows are still queued when the server stops.
+    let sim = VirtualModemProcess::start_with_control(&["--send-latency", "0.1"]);
+    let config = node_config(dir.path(), &url, "solo", &[("m1", sim.device())]);
+    // Delete-on-store: a SIM copy may go only once its row is committed.
+    let mut file: Value =
+        serde_json::from_slice(&std::fs::read(&config).expect("read the config")).expect("json");
+    file["inbound"]["delete_policy"] = json!("on_store");
+    write_config(&config, &file);
+    let daemon = DaemonProcess::start(&config, &dir.path().join("daemon.log"));
+    let sql = wait_ready(&pg, "outage", 1, &daemon);
+    let api = api_address(&daemon);
+    let mut control = sim.control();
+
+    let outbound: Vec<String> = (0..60).map(|i| format!("queued {i:03}")).collect();
+    sql.insert_outbound(&outbound);
+    let submitted = |control: &mut Control| -> u64 {
+        control
+            .submitted()
+            .iter()
+            .map(|s| s["count"].as_u64().unwrap_or(0))
+            .sum()
+    };
+    poll(Duration::from_secs(20), Duration::from_millis(20), || {
+        let n = submitted(&mut control);
+        if n >= 5 {
+            Ok(())
+        } else {
+            Err(format!("{n} submitted"))
+        }
+    })
+    .unwrap_or_else(|e| panic!("sending never started: {e}\n{}", daemon.log_tail(40)));
+    drop(sql);
+
+    pg.stop();
+    let stopped_at = Instant::now();
+    // At most the one send between its record and its verdict can still reach the modem.
+    let at_stop = submitted(&mut control);
+    for i in 0..3 {
+        control.inject("+15550177", &format!("during the outage {i}"));
+    }
+    // The node notices: readiness and health say the database is down.
+    poll(Duration::from_secs(15), Duration::from_millis(100), || {
+        let (ready, body) = http_get(&api, "/readyz");
+        let (health, checks) = http_get(&api, "/api/v1/health");
+        let db_down = checks.contains(r#""name":"database","ok":false"#)
+            || checks.contains(r#""ok":false,"name":"database""#)
+            || (health == 503 && checks.contains("database"));
+        if ready == 503 && body.contains("database") && health == 503 && db_down {
+            Ok(())
+        } else {
+            Err(format!(
+                "/readyz {ready} {body}; /api/v1/health {health} {checks}"
+            ))
+        }
+    })
+    .unwrap_or_else(|e| {
+        panic!(
+            "the database outage does not show: {e}\n{}",
+            daemon.log_tail(40)
+        )
+    });
+    // Past the lease's give-up time (expiry - heartbeat = 5 s) the port is closed: nothing was
+    // sent meanwhile, and the SIM still holds every message received.
+    poll(Duration::from_secs(15), Duration::from_millis(100), || {
+        if daemon.log().contains("stops driving modem m1 at once") {
+            Ok(())
+        } else {
+            Err(daemon.log_tail(10))
+        }
+    })
+    .unwrap_or_else(|e| panic!("the node kept driving m1 without its lease: {e}"));
+    let during = submitted(&mut control);
+    assert!(
+        during <= at_stop + 1,
+        "{during} submissions after the stop, {at_stop} at it: the node sent without a database"
+    );
+    assert_eq!(
+        control.used("SM"),
+        3,
+        "the SIM lost messages that were never stored"
+    );
+    let outage = stopped_at.elapsed();
+
+    pg.restart();
+    let sql = Sql::connect(&pg, "outage");
+    poll(Duration::from_secs(30), Duration::from_millis(100), || {
+        let queued = sql.count(
+            "SELECT count(*) FROM messages WHERE direction = 'outbound'
+               AND status IN ('queued', 'sending')",
+        );
+        let inbound = sql.count(
+            "SELECT count(*) FROM messages WHERE direction = 'inbound'
+               AND content LIKE 'during the outage %'",
+        );
+        let on_sim = control.used("SM");
+        if queued == 0 && inbound == 3 && on_sim == 0 {
+            Ok(())
+        } else {
+            Err(format!(
+                "{queued} queued, {inbound}/3 stored, {on_sim} on the SIM"
+            ))
+        }
+    })
+    .unwrap_or_else(|e| {
+        panic!(
+            "the node did not resume after the outage: {e}\n{}",
+            daemon.log_tail(60)
+        )
+    });
+    let resumed = stopped_at.elapsed();
+    // Every row went out once (the one interrupted mid-send, if any, is `unknown`).
+    let by_text = crate::support::submissions_by_text(&mut control);
+    let twice: Vec<_> = by_text.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "submitted more than once: {twice:?}");
+    for row in sql.query("SELECT content, status FROM messages WHERE direction = 'outbound'") {
+        let (text, status): (String, String) = (row.get(0), row.get(1));
+        match status.as_str() {
+            "sent" | "delivered" => {
+                assert_eq!(
+                    by_text.get(&text),
+                    Some(&1),
+                    "{text} is {status} but not submitted once"
+                );
+            }
+            "unknown" => {}
+            other => panic!("{text} is left {other}"),
+        }
+    }
+    let unknown = sql.count("SELECT count(*) FROM messages WHERE status = 'unknown'");
+    assert!(
+        unknown <= 1,
+        "{unknown} rows unknown: only a send in flight at the stop may be"
+    );
+    let (ready, body) = http_get(&api, "/readyz");
+    assert_eq!(ready, 200, "{body}");
+    println!(
+        "outage: database down {outage:.1?}, node resumed {resumed:.1?} after the stop, \
+         {unknown} unknown; test {:.1?}",
+        started.elapsed()
+    );
+}
+
+/// A free loopback port nothing listens on: a network modem this node cannot reach.
+fn dead_device() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    format!("tcp://127.0.0.1:{port}")
+}
+
+/// Node A holds m1 and m2 but cannot reach m2's device; node E names m2 with a working path,
+/// node D names only m1 (a pure standby). A gives m2's lease up after the open bound (two
+/// expiries) and E takes it over; D is ready and healthy while it holds nothing; the API and
+/// `/metrics` show which node holds which modem.
+#[test]
+fn a_standby_is_ready_and_a_modem_that_cannot_be_opened_is_handed_over() {
+    let Some(pg) = PgServer::start() else { return };
+    let started = Instant::now();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let url = runtime.block_on(pg.create_db("handover"));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let s1 = VirtualModemProcess::start_with_control(&[]);
+    let s2 = VirtualModemProcess::start_with_control(&[]);
+    let config_a = node_config(
+        dir.path(),
+        &url,
+        "node-a",
+        &[("m1", s1.device()), ("m2", dead_device())],
+    );
+    let config_d = node_config(dir.path(), &url, "node-d", &[("m1", s1.device())]);
+    let config_e = node_config(dir.path(), &url, "node-e", &[("m2", s2.device())]);
+    let a = DaemonProcess::start(&config_a, &dir.path().join("a.log"));
+    let sql = poll(Duration::from_secs(30), Duration::from_millis(100), || {
+        let sql = Sql::connect(&pg, "handover");
+        match sql.runtime.block_on(sql.client.query(
+            "SELECT modem_id FROM modem_leases WHERE node_id = 'node-a' AND expires_at > now()",
+            &[],
+        )) {
+            Ok(rows) if rows.len() == 2 => Ok(sql),
+            Ok(rows) => Err(format!("{} leases", rows.len())),
+            Err(e) => Err(e.to_string()),
+        }
+    })
+    .unwrap_or_else(|e| panic!("node A never held m1 and m2: {e}\n{}", a.log_tail(30)));
+    let acquired = Instant::now();
+    let d = DaemonProcess::start(&config_d, &dir.path().join("d.log"));
+    let e = DaemonProcess::start(&config_e, &dir.path().join("e.log"));
+
+    // m2 moves to node E once node A gave it up (open bound 12 s with a 6 s expiry).
+    poll(Duration::from_secs(30), Duration::from_millis(100), || {
+        let leases = live_leases(&sql);
+        if leases.get("m2").map(String::as_str) == Some("node-e") {
+            Ok(())
+        } else {
+            Err(format!("{leases:?}"))
+        }
+    })
+    .unwrap_or_else(|err| {
+        panic!(
+            "node E did not get m2 from node A: {err}\n{}",
+            logs(&[("a", &a), ("e", &e)])
+        )
+    });
+    let handover = acquired.elapsed();
+    assert!(
+        a.log().contains("giving the lease up"),
+        "{}",
+        a.log_tail(30)
+    );
+    wait_ready(&pg, "handover", 2, &e);
+
+    // The pure standby: ready as soon as its keeper heard that node A holds m1.
+    let ready_line = poll(Duration::from_secs(10), Duration::from_millis(50), || {
+        d.log()
+            .lines()
+            .find(|l| l.contains("conductor is ready"))
+            .map(str::to_owned)
+            .ok_or_else(|| d.log_tail(20))
+    })
+    .unwrap_or_else(|log| panic!("the standby never declared readiness:\n{log}"));
+    assert!(
+        ready_line.contains("modem m1 standing by (held by node-a)"),
+        "{ready_line}"
+    );
+    let api_d = api_address(&d);
+    let (code, body) = http_get(&api_d, "/readyz");
+    assert_eq!(code, 200, "the standby's /readyz: {body}");
+    let (code, body) = http_get(&api_d, "/api/v1/health");
+    assert_eq!(code, 200, "the standby's /api/v1/health: {body}");
+    let health = conductor(
+        &["--config", config_d.to_str().unwrap_or_default(), "health"],
+        "",
+    );
+    assert!(
+        health.status.success(),
+        "the standby's `health`: {health:?}"
+    );
+
+    // The API's `node` on each modem, and the nodes, from node A.
+    let api_a = api_address(&a);
+    let (code, body) = http_get(&api_a, "/api/v1/modems");
+    assert_eq!(code, 200, "{body}");
+    let modems: Value = serde_json::from_str(&body).expect("modems JSON");
+    let node_of = |id: &str| {
+        modems["modems"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|m| m["id"] == id)
+            .map(|m| m["node"].clone())
+    };
+    assert_eq!(node_of("m1"), Some(json!("node-a")), "{modems}");
+    assert_eq!(node_of("m2"), Some(json!("node-e")), "{modems}");
+    let nodes: Vec<&str> = modems["nodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|n| n["node"].as_str())
+        .collect();
+    assert_eq!(nodes, ["node-a", "node-e"], "{modems}");
+    // The lease metrics.
+    let (code, metrics) = http_get(&api_a, "/metrics");
+    assert_eq!(code, 200);
+    for line in [
+        r#"conductor_modem_lease{modem="m1",node="node-a"} 1"#,
+        r#"conductor_modem_lease{modem="m2",node="node-e"} 1"#,
+        r#"conductor_node_live{node="node-a"} 1"#,
+        r#"conductor_node_live{node="node-e"} 1"#,
+    ] {
+        assert!(metrics.contains(line), "{line} missing from:\n{metrics}");
+    }
+    println!(
+        "handover: m2 handed from node-a to node-e {handover:.1?} after its lease was \
+         acquired; test {:.1?}",
+        started.elapsed()
+    );
+}
+
+/// Two processes started with one `database.node`: the second is refused with an error that
+/// names the fix; after the first is killed (SIGKILL) the id is free at once and a restarted
+/// process takes its modem back.
+#[test]
+fn a_second_process_with_the_same_node_id_is_refused() {
+    let Some(pg) = PgServer::start() else { return };
+    let started = Instant::now();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let url = runtime.block_on(pg.create_db("twins"));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sim = VirtualModemProcess::start_with_control(&[]);
+    let config = node_config(dir.path(), &url, "twin", &[("m1", sim.device())]);
+    let mut first = DaemonProcess::start(&config, &dir.path().join("first.log"));
+    wait_ready(&pg, "twins", 1, &first);
+
+    let mut second = DaemonProcess::start(&config, &dir.path().join("second.log"));
+    let status = second
+        .wait_exit(Duration::from_secs(20))
+        .unwrap_or_else(|| panic!("the duplicate kept running:\n{}", second.log_tail(30)));
+    assert!(!status.success(), "the duplicate exited successfully");
+    let log = second.log();
+    assert!(
+        log.contains("already node twin") && log.contains("database.node"),
+        "{log}"
+    );
+    assert!(
+        first.running(),
+        "the first process stopped:\n{}",
+        first.log_tail(30)
+    );
+
+    first.kill();
+    let mut again = DaemonProcess::start(&config, &dir.path().join("again.log"));
+    let sql = Sql::connect(&pg, "twins");
+    poll(Duration::from_secs(20), Duration::from_millis(100), || {
+        if again
+            .log()
+            .contains("node twin holds the lease of modem m1")
+        {
+            Ok(())
+        } else {
+            Err(again.log_tail(20))
+        }
+    })
+    .unwrap_or_else(|e| panic!("the restarted node did not take m1 back: {e}"));
+    assert_eq!(
+        live_leases(&sql).get("m1").map(String::as_str),
+        Some("twin")
+    );
+    again.terminate(Duration::from_secs(20));
+    println!("twins: test {:.1?}", started.elapsed());
 }

@@ -381,3 +381,85 @@ fn ussd_in_ucs2_from_a_quectel_with_and_without_a_daemon() {
     // Quectel answers in UCS-2 hex (DCS 72), here with text outside the GSM alphabet.
     ussd_with_and_without_a_daemon("quectel_ec25", 72, "Баланс: 7,50 ₽");
 }
+
+/// The active alerts `conductor health --json` shows.
+fn health_alerts(config: &Path) -> Vec<Value> {
+    let out = conductor(
+        &["--config", &config.to_string_lossy(), "health", "--json"],
+        "",
+    );
+    let value: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    value["alerts"].as_array().cloned().unwrap_or_default()
+}
+
+#[test]
+fn a_scheduled_balance_check_below_the_threshold_raises_credit_low_and_a_top_up_clears_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("c.db");
+    let config = dir.path().join("config.json");
+    let sim = VirtualModemProcess::start_with_control(&[]);
+    sim.control()
+        .call(json!({"op": "ussd", "code": "*100#", "text": "Your balance is 3.10 EUR"}));
+    write_config(
+        &config,
+        &json!({
+            "database": {"path": db},
+            "modems": [{"id": "m1", "device": sim.device(),
+                        "balance": {"code": "*100#", "every": "1s", "low_below": 5.0}}],
+            "http": {"enabled": false},
+            "backup": {"enabled": false},
+            "alerts": {"interval": "1s"},
+        }),
+    );
+    let daemon = DaemonProcess::start(&config, &dir.path().join("daemon.log"));
+    let checked = wait_events(&db, "balance_checked", 1, &daemon).remove(0);
+    assert_eq!(checked["code"], "*100#", "{checked}");
+    assert_eq!(checked["amount"], 3.1, "{checked}");
+    let alert = poll(WAIT, POLL, || {
+        let alerts = health_alerts(&config);
+        alerts
+            .iter()
+            .find(|a| a["key"] == "credit_low:m1")
+            .cloned()
+            .ok_or(format!("{alerts:?}"))
+    })
+    .unwrap_or_else(|seen| panic!("no credit_low in health: {seen}\n{}", daemon.log_tail(40)));
+    let message = alert["message"].as_str().unwrap_or_default();
+    assert!(message.contains("3.1"), "{alert}");
+    assert!(
+        message.contains("UTC: \"Your balance is 3.10 EUR\""),
+        "the message quotes the answer: {alert}"
+    );
+
+    // Topped up: a later check reads the new answer and the episode clears.
+    sim.control()
+        .call(json!({"op": "ussd", "code": "*100#", "text": "Your balance is 25.00 EUR"}));
+    poll(WAIT, POLL, || {
+        let alerts = health_alerts(&config);
+        if alerts.iter().any(|a| a["key"] == "credit_low:m1") {
+            Err(format!("{alerts:?}"))
+        } else {
+            Ok(())
+        }
+    })
+    .unwrap_or_else(|seen| panic!("credit_low never cleared: {seen}\n{}", daemon.log_tail(40)));
+    let cleared = events(&db, "alert_cleared");
+    assert!(
+        cleared.iter().any(|e| e["key"] == "credit_low:m1"),
+        "{cleared:?}"
+    );
+    assert_eq!(
+        events(&db, "alert_raised")
+            .iter()
+            .filter(|e| e["key"] == "credit_low:m1")
+            .count(),
+        1,
+        "one episode, however many low checks"
+    );
+    assert!(
+        events(&db, "balance_checked")
+            .iter()
+            .any(|e| e["amount"] == 25.0),
+        "the new answer was recorded"
+    );
+}

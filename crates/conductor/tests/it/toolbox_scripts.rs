@@ -274,3 +274,225 @@ fn an_alert_sms_goes_out_through_the_other_modem_and_a_second_alert_inside_the_i
         alert_rows(&db)
     );
 }
+
+/// A script command that writes its stdin to `OUT/stdin-ID.json` and its `CONDUCTOR_*`
+/// environment to `OUT/env-ID`, ID being the event id: what a script was given, kept.
+fn recorder_command(out: &Path) -> Vec<String> {
+    let body = format!(
+        "cat > {o}/stdin-$CONDUCTOR_EVENT_ID.json; env | grep '^CONDUCTOR_' | sort > {o}/env-$CONDUCTOR_EVENT_ID",
+        o = out.display()
+    );
+    vec!["/bin/sh".into(), "-c".into(), body]
+}
+
+/// What the recorder kept for `run` (a `script_ran` detail): (stdin as JSON, environment).
+fn recorded(out: &Path, run: &Value) -> (Value, String) {
+    let id = run["event_id"].as_i64().expect("the run names its event");
+    let stdin = std::fs::read_to_string(out.join(format!("stdin-{id}.json")))
+        .unwrap_or_else(|e| panic!("no stdin recorded for {run}: {e}"));
+    let env = std::fs::read_to_string(out.join(format!("env-{id}")))
+        .unwrap_or_else(|e| panic!("no environment recorded for {run}: {e}"));
+    (
+        serde_json::from_str(&stdin).expect("stdin is one JSON line"),
+        env,
+    )
+}
+
+/// Waits for the first run of `script` on an `event` newer than event id `after`, and
+/// returns its `script_ran` detail.
+fn run_after(db: &Path, script: &str, event: &str, after: i64, daemon: &DaemonProcess) -> Value {
+    poll(Duration::from_secs(30), POLL, || {
+        runs_of(db, script, event)
+            .into_iter()
+            .find(|r| r["event_id"].as_i64().is_some_and(|id| id > after))
+            .ok_or_else(|| format!("{:?}", script_runs(db)))
+    })
+    .unwrap_or_else(|seen| {
+        panic!(
+            "no {event} run of {script}: {seen}\n{}",
+            daemon.log_tail(40)
+        )
+    })
+}
+
+/// Waits until the script runner has saved its cursor: events from then on reach scripts (its
+/// first start begins at the newest event, so anything earlier would be skipped on purpose).
+fn wait_runner(db: &Path, daemon: &DaemonProcess) {
+    poll(Duration::from_secs(30), POLL, || {
+        open_db(db)
+            .query_row(
+                "SELECT last_event_id FROM event_cursors WHERE name = 'scripts'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map_err(|e| e.to_string())
+    })
+    .unwrap_or_else(|seen| {
+        panic!(
+            "the script runner never started: {seen}\n{}",
+            daemon.log_tail(40)
+        )
+    });
+}
+
+#[test]
+fn scripts_run_on_a_call_with_the_callers_number_and_on_modem_down_and_up() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).expect("out dir");
+    let db = dir.path().join("c.db");
+    let config = dir.path().join("config.json");
+    let sim = VirtualModemProcess::start_with_control(&[]);
+    write_config(
+        &config,
+        &json!({
+            "database": {"path": db},
+            "modems": [{"id": "m1", "device": sim.device(), "calls": {"reject": true}}],
+            "http": {"enabled": false},
+            "backup": {"enabled": false},
+            "scripts": [{"name": "rec", "on": ["call", "modem_down", "modem_up"],
+                         "command": recorder_command(&out), "timeout": "10s"}],
+        }),
+    );
+    let daemon = DaemonProcess::start(&config, &dir.path().join("daemon.log"));
+    // Ready first: init has turned caller id on (`AT+CLIP=1`), so the call carries a number.
+    let caller = "+33612345678";
+    poll(Duration::from_secs(30), POLL, || {
+        let state: Option<String> = open_db(&db)
+            .query_row(
+                "SELECT state FROM modem_status WHERE modem_id = 'm1'",
+                [],
+                |r| r.get(0),
+            )
+            .ok();
+        (state.as_deref() == Some("ready"))
+            .then_some(())
+            .ok_or(format!("{state:?}"))
+    })
+    .unwrap_or_else(|seen| panic!("m1 never ready: {seen}\n{}", daemon.log_tail(40)));
+    wait_runner(&db, &daemon);
+    let mut control = sim.control();
+    control.call(json!({"op": "call", "from": caller, "rings": 3, "interval_ms": 300}));
+    let call = run_after(&db, "rec", "call", 0, &daemon);
+    assert_eq!(call["exit_code"], 0, "{call}");
+    let (stdin, env) = recorded(&out, &call);
+    assert_eq!(stdin["event"], "call", "{stdin}");
+    assert_eq!(stdin["modem_id"], "m1", "{stdin}");
+    assert_eq!(stdin["detail"]["number"], caller, "{stdin}");
+    assert_eq!(stdin["detail"]["rejected"], true, "{stdin}");
+    assert!(env.contains("CONDUCTOR_EVENT=call\n"), "{env}");
+    assert!(
+        env.contains(&format!("CONDUCTOR_NUMBER={caller}\n")),
+        "{env}"
+    );
+    assert!(env.contains("CONDUCTOR_MODEM=m1\n"), "{env}");
+
+    // Unplugged for two seconds: the daemon sees the modem go and come back.
+    control.fault(json!({"fault": "unplug", "seconds": 2}));
+    let call_id = call["event_id"].as_i64().unwrap_or_default();
+    let down = run_after(&db, "rec", "modem_down", call_id, &daemon);
+    let (stdin, env) = recorded(&out, &down);
+    assert_eq!(stdin["event"], "modem_down", "{stdin}");
+    assert!(env.contains("CONDUCTOR_MODEM=m1\n"), "{env}");
+    let down_id = down["event_id"].as_i64().unwrap_or_default();
+    let up = run_after(&db, "rec", "modem_up", down_id, &daemon);
+    let (stdin, env) = recorded(&out, &up);
+    assert_eq!(stdin["event"], "modem_up", "{stdin}");
+    assert!(env.contains("CONDUCTOR_MODEM=m1\n"), "{env}");
+}
+
+#[test]
+fn runs_beyond_the_concurrency_and_queue_limits_are_dropped_and_recorded_while_messages_flow() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("c.db");
+    let config = dir.path().join("config.json");
+    let sim = VirtualModemProcess::start_with_control(&[]);
+    write_config(
+        &config,
+        &json!({
+            "database": {"path": db},
+            "modems": [{"id": "m1", "device": sim.device()}],
+            "inbound": {"sweep_interval": "1s"},
+            "http": {"enabled": false},
+            "backup": {"enabled": false},
+            "scripts": [{"name": "slow", "on": ["received"],
+                         "command": ["/bin/sleep", "3"], "timeout": "10s"}],
+            "scripts_concurrency": 1,
+            "scripts_queue_limit": 1,
+        }),
+    );
+    let daemon = DaemonProcess::start(&config, &dir.path().join("daemon.log"));
+    wait_runner(&db, &daemon);
+    let mut control = sim.control();
+    // One run holds the only slot, one waits in the queue: of four messages received while
+    // the first run sleeps, at least one run has no room.
+    for n in 0..4 {
+        control.inject("+15557654321", &format!("burst {n}"));
+    }
+    let dropped = poll(Duration::from_secs(30), POLL, || {
+        let c = open_db(&db);
+        let detail: Option<String> = c
+            .query_row(
+                "SELECT detail FROM events WHERE kind = 'script_dropped' ORDER BY id LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .ok();
+        detail
+            .and_then(|d| serde_json::from_str::<Value>(&d).ok())
+            .ok_or_else(|| format!("{:?}", script_runs(&db)))
+    })
+    .unwrap_or_else(|seen| panic!("nothing dropped: {seen}\n{}", daemon.log_tail(40)));
+    assert_eq!(dropped["script"], "slow", "{dropped}");
+    assert_eq!(dropped["event"], "received", "{dropped}");
+    assert_eq!(dropped["why"], "queue full", "{dropped}");
+    assert!(
+        daemon.log().contains("event script queue is full"),
+        "the drop is logged\n{}",
+        daemon.log_tail(40)
+    );
+
+    // The slow script still holds its slot; a send goes out regardless.
+    let cfg = config.to_string_lossy().into_owned();
+    let sent = conductor(
+        &["--config", &cfg, "send", "+15550009999", "still flowing"],
+        "",
+    );
+    assert!(sent.status.success(), "{sent:?}");
+    poll(Duration::from_secs(30), POLL, || {
+        let status: String = open_db(&db)
+            .query_row(
+                "SELECT status FROM messages WHERE content = 'still flowing'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| e.to_string())?;
+        matches!(status.as_str(), "sent" | "delivered")
+            .then_some(())
+            .ok_or(status)
+    })
+    .unwrap_or_else(|seen| panic!("the send waited: {seen}\n{}", daemon.log_tail(40)));
+    let inbound: i64 = open_db(&db)
+        .query_row(
+            "SELECT count(*) FROM messages WHERE direction = 'inbound'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count inbound");
+    assert_eq!(inbound, 4, "every message is stored, dropped run or not");
+    // Every received event ends with a run or a drop on record: nothing is lost silently.
+    poll(Duration::from_secs(30), POLL, || {
+        let drops: i64 = open_db(&db)
+            .query_row(
+                "SELECT count(*) FROM events WHERE kind = 'script_dropped'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| e.to_string())?;
+        let runs = script_runs(&db).len();
+        (usize::try_from(drops).ok() == Some(4 - runs.min(4)))
+            .then_some(())
+            .ok_or(format!("{runs} runs, {drops} drops"))
+    })
+    .unwrap_or_else(|seen| panic!("runs + drops != 4: {seen}\n{}", daemon.log_tail(40)));
+}

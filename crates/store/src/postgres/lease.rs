@@ -247,3 +247,51 @@ pub(crate) async fn part_sending(
     }
     super::outbound::part_sending(tx, id, part, now).await
 }
+
+/// The session that holds a node id's advisory lock (see `crate::lease::NodeLock`): dropping it
+/// ends the session, which frees the id.
+pub(crate) struct NodeSession {
+    _client: tokio_postgres::Client,
+    task: tokio::task::AbortHandle,
+}
+
+impl Drop for NodeSession {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Opens a dedicated session and takes `node`'s advisory lock in it, or says who has it.
+pub(crate) async fn lock_node(pg: &Postgres, node: &str) -> Result<NodeSession, StoreError> {
+    const DOING: &str = "taking this node's id";
+    let failed = |source| StoreError::Postgres {
+        target: pg.target().to_owned(),
+        doing: DOING,
+        source,
+    };
+    let (client, connection) = pg.config().connect(pg.tls.clone()).await.map_err(failed)?;
+    let task = tokio::spawn(async move {
+        let _ = connection.await;
+    })
+    .abort_handle();
+    let session = NodeSession {
+        _client: client,
+        task,
+    };
+    let taken: bool = session
+        ._client
+        .query_one(
+            "SELECT pg_try_advisory_lock(hashtextextended('conductor-node:' || $1, 0))",
+            &[&node],
+        )
+        .await
+        .map_err(failed)?
+        .get(0);
+    if taken {
+        Ok(session)
+    } else {
+        Err(StoreError::NodeInUse {
+            node: node.to_owned(),
+        })
+    }
+}

@@ -93,38 +93,83 @@ impl PgServer {
         let mut last = String::new();
         for _ in 0..5 {
             server.port = free_port();
-            let options = format!(
-                "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off -c \
-                 synchronous_commit=off -c full_page_writes=off -c max_connections=100",
-                server.port,
-                server.dir.path().display()
-            );
-            let log = server.dir.path().join("server.log");
-            let out = server.tool(
-                "pg_ctl",
-                &[
-                    "-D".as_ref(),
-                    data.as_os_str(),
-                    "-o".as_ref(),
-                    options.as_ref(),
-                    "-l".as_ref(),
-                    log.as_os_str(),
-                    "-w".as_ref(),
-                    "-t".as_ref(),
-                    "30".as_ref(),
-                    "start".as_ref(),
-                ],
-            );
-            if out.status.success() {
-                return Some(server);
+            match server.pg_ctl_start() {
+                Ok(()) => return Some(server),
+                Err(e) => last = e,
             }
-            last = format!(
+        }
+        panic!("pg_ctl start failed five times: {last}");
+    }
+
+    /// `pg_ctl start` on this cluster's data dir and port; the error holds pg_ctl's output
+    /// and the server log.
+    fn pg_ctl_start(&self) -> Result<(), String> {
+        let data = self.data_dir();
+        let options = format!(
+            "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off -c \
+             synchronous_commit=off -c full_page_writes=off -c max_connections=100",
+            self.port,
+            self.dir.path().display()
+        );
+        let log = self.dir.path().join("server.log");
+        let out = self.tool(
+            "pg_ctl",
+            &[
+                "-D".as_ref(),
+                data.as_os_str(),
+                "-o".as_ref(),
+                options.as_ref(),
+                "-l".as_ref(),
+                log.as_os_str(),
+                "-w".as_ref(),
+                "-t".as_ref(),
+                "30".as_ref(),
+                "start".as_ref(),
+            ],
+        );
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
                 "{}\n{}",
                 describe(&out),
                 std::fs::read_to_string(&log).unwrap_or_default()
-            );
+            ))
         }
-        panic!("pg_ctl start failed five times: {last}");
+    }
+
+    /// Stops the server (`pg_ctl stop -m fast`: every session is disconnected), keeping its
+    /// data, so a test can show what clients do while the database is gone.
+    // Used by the daemon tests (crates/conductor/tests/it/multinode.rs includes this file).
+    #[allow(dead_code)]
+    pub fn stop(&self) {
+        let data = self.data_dir();
+        let out = self.tool(
+            "pg_ctl",
+            &[
+                "-D".as_ref(),
+                data.as_os_str(),
+                "-m".as_ref(),
+                "fast".as_ref(),
+                "-w".as_ref(),
+                "stop".as_ref(),
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "pg_ctl stop failed: {}",
+            describe(&out)
+        );
+    }
+
+    /// Starts the stopped server again on the same port and data dir (clients reconnect to
+    /// the same URL).
+    // Used by the daemon tests (crates/conductor/tests/it/multinode.rs includes this file).
+    #[allow(dead_code)]
+    pub fn restart(&self) {
+        if let Err(e) = self.pg_ctl_start() {
+            panic!("pg_ctl start (restart on port {}) failed: {e}", self.port);
+        }
     }
 
     /// A URL for a database on this server (create it first with [`PgServer::create_db`]).
