@@ -51,8 +51,12 @@ pub struct AlertsSection {
     /// Fewer outcomes than this in the window say nothing. Default 10.
     pub failure_min_messages: u64,
     /// Less free space than this percentage on the database's filesystem raises `disk_space`
-    /// (Unix; not measured on Windows); 0 turns it off. Default 10.
+    /// (Unix; not measured on Windows) when `disk_min_free_mib` agrees; 0 turns it off.
+    /// Default 10.
     pub disk_min_free_percent: u8,
+    /// ... and less than this many MiB free (both must be low: 10 % of a large disk is still
+    /// plenty); 0 judges by the percentage alone. Default 2048.
+    pub disk_min_free_mib: u64,
     /// Raise `backup_failed` while the newest backup failed. Default true.
     pub backup_failed: bool,
     /// Text alert episodes to admin numbers, rate-limited, through a modem not in trouble.
@@ -71,6 +75,7 @@ impl Default for AlertsSection {
             failure_window: defaults.failure_window,
             failure_min_messages: defaults.failure_min_messages,
             disk_min_free_percent: defaults.disk_min_free_percent,
+            disk_min_free_mib: defaults.disk_min_free_mib,
             backup_failed: defaults.backup_failed,
             sms: None,
         }
@@ -81,7 +86,9 @@ fn duration_text<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::E
     s.serialize_str(&humantime::format_duration(*d).to_string())
 }
 
-fn parse_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+/// A humantime duration (`"30s"`, `"2m"`) from the config file; the alert and toolbox
+/// sections share it so both word a bad value the same way.
+pub(crate) fn parse_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let text = String::deserialize(d)?;
     humantime::parse_duration(&text).map_err(|e| {
         serde::de::Error::custom(format!(
@@ -136,6 +143,7 @@ impl Config {
             failure_window: section.failure_window,
             failure_min_messages: section.failure_min_messages,
             disk_min_free_percent: section.disk_min_free_percent,
+            disk_min_free_mib: section.disk_min_free_mib,
             database_path: match &self.database {
                 Database::Sqlite(path) => Some(path.clone()),
                 Database::Postgres(_) => None,
@@ -163,17 +171,12 @@ pub fn spawn_alerts(
 
 #[cfg(test)]
 mod tests {
-    use crate::config::{Overrides, Source, parse};
-    use std::path::Path;
-
-    fn resolve(text: &str) -> Result<crate::config::Config, crate::config::ConfigError> {
-        let file = parse(text, Path::new("c.json"))?;
-        crate::config::Config::resolve(Source::File("c.json".into()), file, &Overrides::default())
-    }
+    use crate::config::tests::resolve_text;
 
     #[test]
     fn alert_defaults_are_spelled_out_and_the_sim_threshold_is_the_inbound_one() {
-        let config = resolve(r#"{"inbound": {"capacity_threshold_percent": 70}}"#).expect("valid");
+        let config =
+            resolve_text(r#"{"inbound": {"capacity_threshold_percent": 70}}"#).expect("valid");
         let settings = config.alert_settings().expect("valid").expect("enabled");
         assert_eq!(settings.interval.as_secs(), 30);
         assert_eq!(settings.modem_down_after.as_secs(), 120);
@@ -185,15 +188,15 @@ mod tests {
 
     #[test]
     fn bad_alert_fields_are_named_by_their_path() {
-        let error = resolve(r#"{"alerts": {"failure_rate_percent": 120}}"#)
+        let error = resolve_text(r#"{"alerts": {"failure_rate_percent": 120}}"#)
             .expect_err("refused")
             .to_string();
         assert!(error.contains("alerts.failure_rate_percent"), "{error}");
-        let error = resolve(r#"{"alerts": {"interval": "soon"}}"#)
+        let error = resolve_text(r#"{"alerts": {"interval": "soon"}}"#)
             .expect_err("refused")
             .to_string();
         assert!(error.contains("alerts.interval"), "{error}");
-        let off = resolve(r#"{"alerts": {"enabled": false}}"#).expect("valid");
+        let off = resolve_text(r#"{"alerts": {"enabled": false}}"#).expect("valid");
         assert!(off.alert_settings().expect("valid").is_none());
     }
 }

@@ -1202,10 +1202,12 @@ pub fn schema() -> serde_json::Value {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn resolve_text(text: &str) -> Result<Config, ConfigError> {
+    /// Resolves config text as if read from `/etc/gw/config.json`, without overrides: the one
+    /// way the config modules' tests build a [`Config`].
+    pub(crate) fn resolve_text(text: &str) -> Result<Config, ConfigError> {
         let path = PathBuf::from("/etc/gw/config.json");
         let file = parse(text, &path)?;
         Config::resolve(Source::File(path), file, &Overrides::default())

@@ -265,15 +265,9 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::{Config, ConfigError, Overrides, Source, parse};
+    use crate::config::tests::resolve_text;
     use std::path::PathBuf;
     use std::time::Duration;
-
-    fn resolve_text(text: &str) -> Result<Config, ConfigError> {
-        let path = PathBuf::from("/etc/gw/config.json");
-        let file = parse(text, &path)?;
-        Config::resolve(Source::File(path), file, &Overrides::default())
-    }
 
     #[test]
     fn backups_default_to_daily_at_three_beside_the_database_and_retention_removes_nothing() {

@@ -27,12 +27,20 @@ pub struct NumbersSection {
 }
 
 impl Default for NumbersSection {
+    /// The gateway's defaults, so a file without `numbers` means what the store's
+    /// [`NumberPolicy::default`] means.
     fn default() -> Self {
+        let NumberPolicy {
+            default_country_code,
+            trunk_prefix,
+            allow_short_codes,
+            allow_alphanumeric,
+        } = NumberPolicy::default();
         Self {
-            default_country_code: None,
-            trunk_prefix: "0".to_owned(),
-            allow_short_codes: false,
-            allow_alphanumeric: false,
+            default_country_code,
+            trunk_prefix,
+            allow_short_codes,
+            allow_alphanumeric,
         }
     }
 }

@@ -11,7 +11,7 @@ use conductor_ops::alert_sms::{AlertSms, AlertSmsSettings};
 use conductor_ops::scripts::{Script, ScriptRunner, ScriptSettings};
 use conductor_store::{ModemId, Store};
 use schemars::JsonSchema;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, ConfigError, Source};
@@ -30,7 +30,10 @@ pub struct ScriptSection {
     /// JSON on stdin and in `CONDUCTOR_*` environment variables.
     pub command: Vec<String>,
     /// Its process group is killed after this long. Default `30s`.
-    #[serde(default = "default_timeout", deserialize_with = "parse_duration")]
+    #[serde(
+        default = "default_timeout",
+        deserialize_with = "crate::alerts_config::parse_duration"
+    )]
     #[schemars(with = "String")]
     pub timeout: Duration,
 }
@@ -47,7 +50,10 @@ pub struct AlertSmsSection {
     pub to: Vec<String>,
     /// At most one SMS per admin per this long; the next one summarises what was held back.
     /// Default `1h`.
-    #[serde(default = "default_interval", deserialize_with = "parse_duration")]
+    #[serde(
+        default = "default_interval",
+        deserialize_with = "crate::alerts_config::parse_duration"
+    )]
     #[schemars(with = "String")]
     pub min_interval: Duration,
     /// Always send through this modem (its `id`). Default: a ready modem other than the one
@@ -65,15 +71,6 @@ fn default_interval() -> Duration {
 
 fn yes() -> bool {
     true
-}
-
-fn parse_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let text = String::deserialize(d)?;
-    humantime::parse_duration(&text).map_err(|e| {
-        serde::de::Error::custom(format!(
-            "{e}: expected a duration such as \"30s\", \"2m\", \"1h\""
-        ))
-    })
 }
 
 impl Config {
@@ -182,17 +179,11 @@ pub fn spawn_toolbox(
 
 #[cfg(test)]
 mod tests {
-    use crate::config::{Overrides, Source, parse};
-    use std::path::Path;
-
-    fn resolve(text: &str) -> Result<crate::config::Config, crate::config::ConfigError> {
-        let file = parse(text, Path::new("c.json"))?;
-        crate::config::Config::resolve(Source::File("c.json".into()), file, &Overrides::default())
-    }
+    use crate::config::tests::resolve_text;
 
     #[test]
     fn scripts_and_alert_sms_are_checked_with_their_paths() {
-        let good = resolve(
+        let good = resolve_text(
             r#"{"scripts": [{"on": ["received"], "command": ["/bin/echo", "hi"]}],
                 "alerts": {"sms": {"to": ["+4915100000001"]}}}"#,
         )
@@ -202,11 +193,11 @@ mod tests {
         assert_eq!(scripts.scripts[0].timeout.as_secs(), 30);
         let sms = good.alert_sms_settings().expect("ok").expect("configured");
         assert_eq!(sms.min_interval.as_secs(), 3600);
-        let bad = resolve(r#"{"scripts": [{"on": ["recieved"], "command": ["/bin/true"]}]}"#)
+        let bad = resolve_text(r#"{"scripts": [{"on": ["recieved"], "command": ["/bin/true"]}]}"#)
             .expect_err("typo")
             .to_string();
         assert!(bad.contains("scripts[0].on"), "{bad}");
-        let bad = resolve(r#"{"alerts": {"sms": {"to": []}}}"#)
+        let bad = resolve_text(r#"{"alerts": {"sms": {"to": []}}}"#)
             .expect_err("nobody")
             .to_string();
         assert!(bad.contains("alerts.sms.to"), "{bad}");

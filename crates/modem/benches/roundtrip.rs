@@ -8,11 +8,14 @@
 use std::time::{Duration, Instant};
 
 use conductor_at::{Command, Engine, Event};
-use conductor_modem::transport::BoxedIo;
-use conductor_modem::{ModemConfig, OpenError, OpenErrorKind, spawn_with};
-use conductor_sim::{SendLatency, Simulator, SimulatorConfig};
+use conductor_modem::{ModemConfig, spawn_with};
+use conductor_sim::{SendLatency, SimulatorConfig};
 use conductor_sms::{SubmitOptions, encode_submit};
 use tokio_util::sync::CancellationToken;
+
+/// The integration tests' helpers, for the same in-process connection to the simulator.
+#[path = "../tests/it/util.rs"]
+mod util;
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
@@ -70,21 +73,7 @@ fn main() {
         })
         .await
         .expect("simulator starts");
-        let simulator: Simulator = running.simulator.clone();
-        let connector = move || {
-            let simulator = simulator.clone();
-            async move {
-                simulator
-                    .connect("modem0")
-                    .await
-                    .map(|stream| Box::new(stream) as BoxedIo)
-                    .map_err(|e| OpenError {
-                        device: "sim:modem0".into(),
-                        kind: OpenErrorKind::Unplugged,
-                        detail: e.to_string(),
-                    })
-            }
-        };
+        let connector = util::sim_connector(running.simulator.clone());
         let shutdown = CancellationToken::new();
         let modem = spawn_with(
             ModemConfig::new("bench", "sim:modem0"),

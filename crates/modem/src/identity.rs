@@ -54,8 +54,8 @@ impl ModemIdentity {
                 .is_some_and(|got| digits(got) == digits(wanted)),
         };
         answer.status == PortStatus::Answers
-            && same(&self.imei, &answer.imei)
-            && same(&self.iccid, &answer.iccid)
+            && same(&self.imei, &answer.identity.imei)
+            && same(&self.iccid, &answer.identity.iccid)
     }
 
     /// `IMEI 353…` / `ICCID 8949…` / both, for logs and errors.
@@ -309,10 +309,10 @@ fn what_it_said(answer: &PortAnswer) -> String {
     match answer.status {
         PortStatus::Answers => {
             let mut who = Vec::new();
-            if let Some(imei) = &answer.imei {
+            if let Some(imei) = &answer.identity.imei {
                 who.push(format!("IMEI {imei}"));
             }
-            if let Some(iccid) = &answer.iccid {
+            if let Some(iccid) = &answer.identity.iccid {
                 who.push(format!("ICCID {iccid}"));
             }
             if who.is_empty() {
@@ -348,20 +348,15 @@ mod tests {
 
     fn answer(imei: Option<&str>, iccid: Option<&str>) -> PortAnswer {
         let mut answer = scan_answer();
-        answer.imei = imei.map(str::to_owned);
-        answer.iccid = iccid.map(str::to_owned);
+        answer.identity.imei = imei.map(str::to_owned);
+        answer.identity.iccid = iccid.map(str::to_owned);
         answer
     }
 
     fn scan_answer() -> PortAnswer {
         PortAnswer {
             status: PortStatus::Answers,
-            manufacturer: None,
-            model: None,
-            revision: None,
-            imei: None,
-            imsi: None,
-            iccid: None,
+            identity: crate::state::Identity::default(),
             sms: true,
             error: None,
             holders: Vec::new(),

@@ -682,18 +682,10 @@ pub(crate) async fn init(
 pub struct ProbeReport {
     /// The device probed.
     pub device: String,
-    /// `AT+CGMI`.
-    pub manufacturer: Option<String>,
-    /// `AT+CGMM`.
-    pub model: Option<String>,
-    /// `AT+CGMR`.
-    pub revision: Option<String>,
-    /// `AT+CGSN`.
-    pub imei: Option<String>,
-    /// `AT+CIMI` (needs an unlocked SIM).
-    pub imsi: Option<String>,
-    /// The ICCID, from whichever vendor command works.
-    pub iccid: Option<String>,
+    /// Who the modem and its SIM are (`AT+CGMI` … ICCID; IMSI and ICCID need an unlocked
+    /// SIM); flattened so the JSON keeps one level.
+    #[serde(flatten)]
+    pub identity: Identity,
     /// `ready`, `pin_required`, `puk_required`, `absent`, or the modem's text.
     pub sim: SimState,
     /// Signal strength; `None` when unknown.
@@ -735,12 +727,11 @@ pub(crate) async fn probe_read_only(
         .unwrap_or_default();
     Ok(ProbeReport {
         device: config.device.clone(),
-        manufacturer: identity.manufacturer,
-        model: identity.model,
-        revision: identity.revision,
-        imei: identity.imei,
-        imsi,
-        iccid,
+        identity: Identity {
+            imsi,
+            iccid,
+            ..identity
+        },
         sim,
         signal_dbm: signal.and_then(|s| s.dbm),
         registration: registration.map_or(RegistrationSummary::Unknown, |r| r.summary),

@@ -26,6 +26,7 @@ use serde::Serialize;
 use crate::host::{self, HostRoots, Process};
 use crate::link::{Direct, ExecError, Hooks, Link, Reply, UrcOutbox};
 use crate::ops::{self, Exec};
+use crate::state::Identity;
 use crate::transport::{BoxedIo, Device, OpenError, SerialSettings, open};
 
 /// The USB side of a serial port, from sysfs.
@@ -294,18 +295,10 @@ pub enum PortStatus {
 pub struct PortAnswer {
     /// The verdict.
     pub status: PortStatus,
-    /// `AT+CGMI`.
-    pub manufacturer: Option<String>,
-    /// `AT+CGMM`.
-    pub model: Option<String>,
-    /// `AT+CGMR`.
-    pub revision: Option<String>,
-    /// `AT+CGSN`.
-    pub imei: Option<String>,
-    /// `AT+CIMI`.
-    pub imsi: Option<String>,
-    /// The SIM's ICCID.
-    pub iccid: Option<String>,
+    /// Who the modem and its SIM are (`AT+CGMI` … ICCID), as far as the port answered;
+    /// flattened so the JSON keeps one level.
+    #[serde(flatten)]
+    pub identity: Identity,
     /// Whether `AT+CPMS?` and `AT+CMGF?` both ended in `OK`: the port takes SMS commands.
     pub sms: bool,
     /// Why it could not be used, with what to do.
@@ -320,12 +313,7 @@ impl PortAnswer {
     fn new(status: PortStatus) -> PortAnswer {
         PortAnswer {
             status,
-            manufacturer: None,
-            model: None,
-            revision: None,
-            imei: None,
-            imsi: None,
-            iccid: None,
+            identity: Identity::default(),
             sms: false,
             error: None,
             holders: Vec::new(),
@@ -441,14 +429,14 @@ async fn conversation(link: &mut Link, options: &ScanOptions) -> PortAnswer {
     };
     let mut answer = PortAnswer::new(PortStatus::Answers);
     if let Ok(identity) = ops::device_identity(&mut short).await {
-        answer.manufacturer = identity.manufacturer;
-        answer.model = identity.model;
-        answer.revision = identity.revision;
-        answer.imei = identity.imei;
+        answer.identity.manufacturer = identity.manufacturer;
+        answer.identity.model = identity.model;
+        answer.identity.revision = identity.revision;
+        answer.identity.imei = identity.imei;
     }
     if let Ok((imsi, iccid)) = ops::sim_identity(&mut short).await {
-        answer.imsi = imsi;
-        answer.iccid = iccid;
+        answer.identity.imsi = imsi;
+        answer.identity.iccid = iccid;
     }
     let storage = ops::storage(&mut short).await.is_ok();
     let format = match Command::new("AT+CMGF?") {
@@ -647,7 +635,10 @@ fn group_modems(ports: &mut [ScannedPort]) -> Vec<FoundModem> {
         if scanned.answer.status != PortStatus::Answers {
             continue;
         }
-        let key = match (&scanned.answer.imei, &scanned.answer.iccid) {
+        let key = match (
+            &scanned.answer.identity.imei,
+            &scanned.answer.identity.iccid,
+        ) {
             (Some(imei), _) => format!("imei:{imei}"),
             (None, Some(iccid)) => format!("iccid:{iccid}"),
             (None, None) => format!("path:{}", scanned.port.path.display()),
@@ -688,10 +679,10 @@ fn group_modems(ports: &mut [ScannedPort]) -> Vec<FoundModem> {
         modems.push(FoundModem {
             device: pick.port.stable_path().to_owned(),
             path: pick.port.path.clone(),
-            manufacturer: pick.answer.manufacturer.clone(),
-            model: pick.answer.model.clone(),
-            imei: pick.answer.imei.clone(),
-            iccid: pick.answer.iccid.clone(),
+            manufacturer: pick.answer.identity.manufacturer.clone(),
+            model: pick.answer.identity.model.clone(),
+            imei: pick.answer.identity.imei.clone(),
+            iccid: pick.answer.identity.iccid.clone(),
             sms: pick.answer.sms,
             other_ports: others,
             reason: why,

@@ -78,8 +78,12 @@ pub struct AlertSettings {
     /// Fewer outcomes than this in the window say nothing (and clear the alert). Default 10.
     pub failure_min_messages: u64,
     /// Less free space than this percentage on the database's filesystem raises
-    /// `disk_space`; 0 turns the check off. Default 10.
+    /// `disk_space` (when `disk_min_free_mib` agrees); 0 turns the check off. Default 10.
     pub disk_min_free_percent: u8,
+    /// ... and less than this many MiB free: a 10 % share of a large disk is still tens of
+    /// gigabytes, which no SMS database fills, so both must be low. 0 judges by the
+    /// percentage alone. Default 2048.
+    pub disk_min_free_mib: u64,
     /// The SQLite file, whose filesystem the disk check measures (None: not checked).
     pub database_path: Option<PathBuf>,
     /// Raise `backup_failed` when the newest backup event is a failure. Default true.
@@ -99,6 +103,7 @@ impl Default for AlertSettings {
             failure_window: Duration::from_secs(3600),
             failure_min_messages: 10,
             disk_min_free_percent: 10,
+            disk_min_free_mib: 2048,
             database_path: None,
             backup_failed: true,
         }
@@ -537,25 +542,33 @@ impl AlertEvaluator {
         }
         let dir = database_dir(database);
         match (self.disk)(&dir) {
-            Ok(usage) if usage.free_percent() < f64::from(minimum) => firing.push(Finding {
-                kind: AlertKind::DiskSpace,
-                modem: None,
-                message: format!(
-                    "the database's filesystem ({}) has {} MiB free of {} MiB ({:.1} %), under \
-                     the {minimum} % threshold: free space or move the database; when it is \
-                     full nothing more can be stored",
-                    dir.display(),
-                    usage.free_bytes / (1024 * 1024),
-                    usage.total_bytes / (1024 * 1024),
-                    usage.free_percent()
-                ),
-                figures: json!({
-                    "dir": dir,
-                    "free_bytes": usage.free_bytes,
-                    "total_bytes": usage.total_bytes,
-                    "threshold_percent": minimum,
-                }),
-            }),
+            Ok(usage)
+                if usage.free_percent() < f64::from(minimum)
+                    && (self.settings.disk_min_free_mib == 0
+                        || usage.free_bytes < self.settings.disk_min_free_mib * 1024 * 1024) =>
+            {
+                firing.push(Finding {
+                    kind: AlertKind::DiskSpace,
+                    modem: None,
+                    message: format!(
+                        "the database's filesystem ({}) has {} MiB free of {} MiB ({:.1} %), under \
+                     the {minimum} % and {} MiB thresholds: free space or move the database; \
+                     when it is full nothing more can be stored",
+                        dir.display(),
+                        usage.free_bytes / (1024 * 1024),
+                        usage.total_bytes / (1024 * 1024),
+                        usage.free_percent(),
+                        self.settings.disk_min_free_mib
+                    ),
+                    figures: json!({
+                        "dir": dir,
+                        "free_bytes": usage.free_bytes,
+                        "total_bytes": usage.total_bytes,
+                        "threshold_percent": minimum,
+                        "threshold_mib": self.settings.disk_min_free_mib,
+                    }),
+                })
+            }
             Ok(_) => {}
             Err(_) => {
                 // Cannot measure (or not on this platform): leave the alert as it is.
@@ -711,6 +724,7 @@ mod tests {
             failure_window: Duration::from_secs(60),
             failure_min_messages: 4,
             disk_min_free_percent: 10,
+            disk_min_free_mib: 2048,
             database_path: Some(path),
             backup_failed: true,
         };

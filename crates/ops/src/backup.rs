@@ -18,20 +18,18 @@
 //!    deleted. Leftover `.partial` files from an interrupted run are removed at the next one.
 
 use std::fs::{self, File};
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use conductor_gateway::Clock;
-use conductor_store::{BackupOptions, MaintenanceError, NewEvent, Store};
-use flate2::Compression;
-use flate2::write::GzEncoder;
+use conductor_store::{BackupOptions, MaintenanceError, Store};
 use jiff::Timestamp;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use crate::schedule::{DailyAt, run_daily};
+use crate::gz_file::{self, FinishError};
+use crate::schedule::{DailyAt, record_outcome, run_daily};
 
 /// The start of every backup file's name.
 pub const PREFIX: &str = "conductor-";
@@ -167,30 +165,27 @@ pub async fn backup(
     fs::create_dir_all(&dir).map_err(io("create the backup folder", &dir))?;
     remove_partials(&dir);
     let (final_path, copy, packed) = free_names(&dir, now);
-    let result = async {
+    let fill = async {
         store
             .backup_to(copy.clone(), BackupOptions::default())
             .await?;
         let (copy_for_task, packed_for_task) = (copy.clone(), packed.clone());
-        let (database_bytes, bytes) =
-            tokio::task::spawn_blocking(move || compress(&copy_for_task, &packed_for_task))
-                .await
-                .map_err(|e| BackupError::Internal(e.to_string()))??;
-        fs::rename(&packed, &final_path).map_err(io("publish the backup as", &final_path))?;
-        sync_dir(&dir);
-        Ok::<_, BackupError>((database_bytes, bytes))
-    }
+        tokio::task::spawn_blocking(move || compress(&copy_for_task, &packed_for_task))
+            .await
+            .map_err(|e| BackupError::Internal(e.to_string()))?
+    };
+    let result = gz_file::publish(
+        &dir,
+        &packed,
+        &final_path,
+        fill,
+        io("publish the backup as", &final_path),
+    )
     .await;
     // The uncompressed copy is only a step; the compressed one is either published or removed.
     let _ = fs::remove_file(&copy);
     let _ = fs::remove_file(journal_of(&copy));
-    let (database_bytes, bytes) = match result {
-        Ok(sizes) => sizes,
-        Err(error) => {
-            let _ = fs::remove_file(&packed);
-            return Err(error);
-        }
-    };
+    let (database_bytes, bytes) = result?;
     let pruned = prune(&dir, settings.keep).map_err(io("prune old backups in", &dir))?;
     Ok(BackupOutcome {
         file: final_path,
@@ -244,16 +239,7 @@ pub async fn backup_and_record(
             )
         }
     };
-    let event = NewEvent {
-        at: now,
-        kind: kind.to_owned(),
-        message_id: None,
-        modem_id: None,
-        detail: Some(detail),
-    };
-    if let Err(error) = store.append_event(event).await {
-        tracing::error!("could not record the {kind} event: {error}");
-    }
+    record_outcome(store, now, kind, detail).await;
     result
 }
 
@@ -331,28 +317,15 @@ fn remove_partials(dir: &Path) {
 /// Gzips `from` into `to` and fsyncs it; returns (size of `from`, size of `to`).
 fn compress(from: &Path, to: &Path) -> Result<(u64, u64), BackupError> {
     let mut input = File::open(from).map_err(io("read the database copy", from))?;
-    let output = File::create(to).map_err(io("create", to))?;
-    let mut encoder = GzEncoder::new(BufWriter::new(output), Compression::default());
+    let mut encoder = gz_file::create(to).map_err(io("create", to))?;
     let database_bytes =
         std::io::copy(&mut input, &mut encoder).map_err(io("compress the backup into", to))?;
-    let output = encoder
-        .finish()
-        .and_then(|mut writer| {
-            writer.flush()?;
-            writer.into_inner().map_err(|e| e.into_error())
-        })
-        .map_err(io("compress the backup into", to))?;
-    output.sync_all().map_err(io("flush to disk", to))?;
+    let output = gz_file::finish(encoder).map_err(|error| match error {
+        FinishError::Finish(source) => io("compress the backup into", to)(source),
+        FinishError::Sync(source) => io("flush to disk", to)(source),
+    })?;
     let bytes = output.metadata().map_err(io("measure", to))?.len();
     Ok((database_bytes, bytes))
-}
-
-/// Fsyncs a folder so a rename in it survives a power cut (a no-op where folders cannot be
-/// opened, as on Windows).
-pub(crate) fn sync_dir(dir: &Path) {
-    if let Ok(handle) = File::open(dir) {
-        let _ = handle.sync_all();
-    }
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 pub mod alert_sms;
 pub mod alerts;
 pub mod backup;
+mod gz_file;
 pub mod import;
 pub mod lock;
 pub mod restore;

@@ -26,7 +26,8 @@ use jiff::Timestamp;
 use rusqlite::{Connection, OpenFlags};
 use serde::Serialize;
 
-use crate::backup::{stamp, sync_dir};
+use crate::backup::stamp;
+use crate::gz_file::sync_dir;
 use crate::lock::{DatabaseLock, LockError};
 
 /// What a restore did.

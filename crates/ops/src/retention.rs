@@ -18,25 +18,24 @@
 //! `zcat FILE | jq` reads it.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
-use std::io::{BufWriter, Write};
+use std::fs;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use conductor_gateway::Clock;
 use conductor_store::{
-    Direction, MessageId, NewEvent, RetentionCandidate, RetentionDeleted, RetentionRule, Status,
-    Store, StoreError,
+    Direction, MessageId, RetentionCandidate, RetentionDeleted, RetentionRule, Status, Store,
+    StoreError,
 };
-use flate2::Compression;
-use flate2::write::GzEncoder;
 use jiff::Timestamp;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use crate::backup::{stamp, sync_dir};
-use crate::schedule::{DailyAt, run_daily};
+use crate::backup::stamp;
+use crate::gz_file::{self, FinishError};
+use crate::schedule::{DailyAt, record_outcome, run_daily};
 
 /// Rows deleted per transaction.
 pub const BATCH: usize = 200;
@@ -245,10 +244,9 @@ async fn export(
 ) -> Result<(PathBuf, u64), RetentionError> {
     fs::create_dir_all(dir).map_err(export_error("create the export folder", dir))?;
     let (published, work) = free_export_names(dir, now);
-    let file = File::create(&work).map_err(export_error("create", &work))?;
-    let mut writer = Some(GzEncoder::new(BufWriter::new(file), Compression::default()));
+    let mut writer = Some(gz_file::create(&work).map_err(export_error("create", &work))?);
     let mut exported = 0u64;
-    let result = async {
+    let fill = async {
         for chunk in candidates.chunks(EXPORT_CHUNK) {
             let details = store
                 .message_details(chunk.iter().map(|c| c.id).collect())
@@ -281,27 +279,22 @@ async fn export(
             .ok_or_else(|| RetentionError::Internal("no writer".into()))?;
         let work_path = work.clone();
         tokio::task::spawn_blocking(move || {
-            let file = w
-                .finish()
-                .and_then(|mut buffered| {
-                    buffered.flush()?;
-                    buffered.into_inner().map_err(|e| e.into_error())
-                })
-                .map_err(export_error("finish", &work_path))?;
-            file.sync_all()
-                .map_err(export_error("flush to disk", &work_path))
+            gz_file::finish(w).map(drop).map_err(|error| match error {
+                FinishError::Finish(source) => export_error("finish", &work_path)(source),
+                FinishError::Sync(source) => export_error("flush to disk", &work_path)(source),
+            })
         })
         .await
-        .map_err(|e| RetentionError::Internal(e.to_string()))??;
-        fs::rename(&work, &published).map_err(export_error("publish the export as", &published))?;
-        sync_dir(dir);
-        Ok::<_, RetentionError>(())
-    }
-    .await;
-    if let Err(error) = result {
-        let _ = fs::remove_file(&work);
-        return Err(error);
-    }
+        .map_err(|e| RetentionError::Internal(e.to_string()))?
+    };
+    gz_file::publish(
+        dir,
+        &work,
+        &published,
+        fill,
+        export_error("publish the export as", &published),
+    )
+    .await?;
     Ok((published, exported))
 }
 
@@ -357,16 +350,7 @@ pub async fn apply_and_record(
             )
         }
     };
-    let event = NewEvent {
-        at: now,
-        kind: kind.to_owned(),
-        message_id: None,
-        modem_id: None,
-        detail: Some(detail),
-    };
-    if let Err(error) = store.append_event(event).await {
-        tracing::error!("could not record the {kind} event: {error}");
-    }
+    record_outcome(store, now, kind, detail).await;
     result
 }
 

@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use conductor_gateway::Clock;
+use conductor_store::{NewEvent, Store};
 use jiff::civil::Time;
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan};
@@ -149,6 +150,27 @@ where
                 () = tokio::time::sleep(wait) => {}
             }
         }
+    }
+}
+
+/// Records a daily job's outcome as the event `kind` with `detail` at `now` (no message or
+/// modem). A failure to record is logged, not returned: the job's own result is what the
+/// caller reports, and it has already happened.
+pub(crate) async fn record_outcome(
+    store: &Store,
+    now: Timestamp,
+    kind: &str,
+    detail: serde_json::Value,
+) {
+    let event = NewEvent {
+        at: now,
+        kind: kind.to_owned(),
+        message_id: None,
+        modem_id: None,
+        detail: Some(detail),
+    };
+    if let Err(error) = store.append_event(event).await {
+        tracing::error!("could not record the {kind} event: {error}");
     }
 }
 

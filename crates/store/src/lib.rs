@@ -97,6 +97,7 @@
 
 pub mod alerts;
 pub mod api;
+mod claim;
 pub mod error;
 pub mod fingerprint;
 pub mod lease;
@@ -105,6 +106,8 @@ mod migrate;
 pub mod model;
 pub mod policy;
 mod postgres;
+mod reassembly;
+mod reports;
 mod sqlite;
 pub mod stats;
 mod store;

@@ -58,12 +58,12 @@ async fn probe(device: &str, baud_rate: u32, json: bool) -> Result<()> {
     }
     let text = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
     println!("device        {device}");
-    println!("manufacturer  {}", text(&report.manufacturer));
-    println!("model         {}", text(&report.model));
-    println!("revision      {}", text(&report.revision));
-    println!("IMEI          {}", text(&report.imei));
-    println!("IMSI          {}", text(&report.imsi));
-    println!("ICCID         {}", text(&report.iccid));
+    println!("manufacturer  {}", text(&report.identity.manufacturer));
+    println!("model         {}", text(&report.identity.model));
+    println!("revision      {}", text(&report.identity.revision));
+    println!("IMEI          {}", text(&report.identity.imei));
+    println!("IMSI          {}", text(&report.identity.imsi));
+    println!("ICCID         {}", text(&report.identity.iccid));
     println!("SIM           {}", report.sim);
     println!(
         "signal        {}",
@@ -288,10 +288,10 @@ fn print_report(report: &ScanReport, snippet: &serde_json::Value, timeout: Durat
         let verdict = match answer.status {
             PortStatus::Answers => format!(
                 "answers AT: {} {}, IMEI {}, ICCID {}, SMS commands {}",
-                text(&answer.manufacturer),
-                text(&answer.model),
-                text(&answer.imei),
-                text(&answer.iccid),
+                text(&answer.identity.manufacturer),
+                text(&answer.identity.model),
+                text(&answer.identity.imei),
+                text(&answer.identity.iccid),
                 if answer.sms { "OK" } else { "refused" }
             ),
             PortStatus::Silent => format!(

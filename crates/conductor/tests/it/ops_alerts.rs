@@ -2,8 +2,8 @@
 //! SQLite file, and the CLI as separate processes (what another terminal or cron would run).
 
 use crate::support::{
-    DaemonProcess, VirtualModemProcess, conductor, conductor_env, http_get, open_db, poll,
-    write_config,
+    DaemonProcess, Scratch, VirtualModemProcess, conductor, conductor_env, http_get, open_db, poll,
+    scratch, write_config, write_one_modem_config,
 };
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -32,19 +32,18 @@ struct Rig {
 
 impl Rig {
     fn start() -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let db = dir.path().join("conductor.db");
-        let config = dir.path().join("config.json");
+        let Scratch { dir, db, config } = scratch("conductor.db");
         let sim = VirtualModemProcess::start(&[]);
-        write_config(
+        write_one_modem_config(
             &config,
-            &json!({
-                "database": {"path": db},
-                "modems": [{"id": "m1", "device": sim.device()}],
+            &db,
+            &sim.device(),
+            json!({
                 "inbound": {"sweep_interval": "1s"},
                 "http": {"listen": "127.0.0.1:0"},
                 "backup": {"enabled": false},
-                "alerts": {"interval": "1s", "modem_down_after": "2s"},
+                // The test machine's own free disk space must not add an episode.
+                "alerts": {"interval": "1s", "modem_down_after": "2s", "disk_min_free_percent": 0},
                 // Nothing listens on port 9: deliveries stay pending, which is all we need.
                 "webhooks": {"endpoints": [{"name": "ops", "url": "http://127.0.0.1:9/hook",
                               "secret": "s", "events": ["alert.raised", "alert.cleared"]}]},
@@ -338,9 +337,11 @@ fn close(value: &Value, expected: f64) {
 
 #[test]
 fn stats_on_a_generated_month_gives_the_expected_numbers_by_day_week_and_month() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = dir.path().join("stats.db");
-    let config = dir.path().join("config.json");
+    let Scratch {
+        dir: _dir,
+        db,
+        config,
+    } = scratch("stats.db");
     write_config(&config, &json!({"database": {"path": db}}));
     let config = config.to_string_lossy().into_owned();
     // Any command creates the schema.

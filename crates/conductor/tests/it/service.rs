@@ -34,6 +34,22 @@ fn config(dir: &Path, modems: &[(&str, &str)], extra: Value) -> Value {
     file
 }
 
+/// `conductor service install --print --user root --config CONFIG`: the unit, not written.
+fn install_print(config: &Path) -> std::process::Output {
+    conductor(
+        &[
+            "service",
+            "install",
+            "--print",
+            "--user",
+            "root",
+            "--config",
+            &config.to_string_lossy(),
+        ],
+        "",
+    )
+}
+
 fn stdout(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
@@ -70,19 +86,7 @@ fn the_generated_unit_passes_systemd_analyze_verify() {
             json!({"logging": {"file": dir.path().join("logs/conductor.log")}}),
         ),
     );
-    let config_arg = config_path.to_string_lossy().into_owned();
-    let output = conductor(
-        &[
-            "service",
-            "install",
-            "--print",
-            "--user",
-            "root",
-            "--config",
-            &config_arg,
-        ],
-        "",
-    );
+    let output = install_print(&config_path);
     assert!(
         output.status.success(),
         "install --print failed: {}",
@@ -239,18 +243,7 @@ fn install_refuses_a_config_that_names_no_database_and_says_what_to_add() {
         &config_path,
         &json!({"modems": [{"id": "m1", "device": "/dev/ttyUSB2"}]}),
     );
-    let output = conductor(
-        &[
-            "service",
-            "install",
-            "--print",
-            "--user",
-            "root",
-            "--config",
-            &config_path.to_string_lossy(),
-        ],
-        "",
-    );
+    let output = install_print(&config_path);
     assert!(
         !output.status.success(),
         "it installed: {}",

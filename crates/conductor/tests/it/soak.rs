@@ -15,7 +15,8 @@
 //! outbound row ended).
 
 use crate::support::{
-    DaemonProcess, VirtualModemProcess, open_db, poll, proc_figures, write_config,
+    DaemonProcess, Scratch, VirtualModemProcess, open_db, poll, proc_figures, scratch,
+    write_one_modem_config,
 };
 use serde_json::json;
 use std::collections::HashMap;
@@ -109,15 +110,13 @@ fn db_bytes(c: &rusqlite::Connection) -> u64 {
 
 /// Runs the soak and returns its report (it panics only when the rig cannot be set up).
 pub fn run(params: &SoakParams) -> SoakReport {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = dir.path().join("soak.db");
-    let config = dir.path().join("config.json");
+    let Scratch { dir, db, config } = scratch("soak.db");
     let sim = VirtualModemProcess::start_with_control(&[]);
-    write_config(
+    write_one_modem_config(
         &config,
-        &json!({
-            "database": {"path": db},
-            "modems": [{"id": "m1", "device": sim.device()}],
+        &db,
+        &sim.device(),
+        json!({
             "http": {"listen": "127.0.0.1:0"},
             "inbound": {"sweep_interval": "2s", "delete_policy": "on_store"},
             "logging": {

@@ -239,25 +239,7 @@ pub struct DaemonProcess {
 impl DaemonProcess {
     /// Starts `conductor run --config CONFIG`, appending its output to `log`.
     pub fn start(config: &Path, log: &Path) -> Self {
-        let out = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .expect("the daemon log file opens");
-        let err = out.try_clone().expect("clone the log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_conductor"))
-            .arg("run")
-            .arg("--config")
-            .arg(config)
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .expect("conductor run starts");
-        Self {
-            child,
-            log: log.to_owned(),
-        }
+        Self::start_with_env(config, log, &[])
     }
 
     /// Its process id.
@@ -273,21 +255,8 @@ impl DaemonProcess {
 
     /// Sends SIGTERM and waits up to `within` for the exit; `None` if it is still running.
     pub fn terminate(&mut self, within: Duration) -> Option<ExitStatus> {
-        let sent = Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
-            .status()
-            .expect("the kill command runs");
-        assert!(sent.success(), "kill -TERM {} failed", self.pid());
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return Some(status);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.signal("TERM");
+        self.wait_exit(within)
     }
 
     /// Whether it is still running (it has not exited, whatever the reason).
@@ -555,4 +524,38 @@ pub fn http_get(address: &str, path: &str) -> (u16, String) {
         .map(|(_, b)| b.to_owned())
         .unwrap_or_default();
     (status, body)
+}
+
+// ---- Shared setup of the daemon tests ------------------------------------------------------
+
+/// A daemon test's scratch folder and the database and config file paths in it.
+pub struct Scratch {
+    /// The folder, removed when dropped.
+    pub dir: tempfile::TempDir,
+    /// The database file (`db_name` in `dir`).
+    pub db: PathBuf,
+    /// `dir/config.json`.
+    pub config: PathBuf,
+}
+
+/// A fresh [`Scratch`] whose database file is named `db_name`.
+pub fn scratch(db_name: &str) -> Scratch {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join(db_name);
+    let config = dir.path().join("config.json");
+    Scratch { dir, db, config }
+}
+
+/// Writes to `path` a config with its database at `db` and one modem, `m1` on `device`, plus
+/// the top-level `sections` (a section given there replaces the one here): what most daemon
+/// tests run.
+pub fn write_one_modem_config(path: &Path, db: &Path, device: &str, sections: Value) {
+    let mut file = json!({
+        "database": {"path": db},
+        "modems": [{"id": "m1", "device": device}],
+    });
+    if let (Some(file), Value::Object(sections)) = (file.as_object_mut(), sections) {
+        file.extend(sections);
+    }
+    write_config(path, &file);
 }

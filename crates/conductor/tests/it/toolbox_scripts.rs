@@ -1,7 +1,10 @@
 //! Event scripts end to end: the real daemon against `conductor sim`, scripts that record what
 //! they were given, one that hangs and one that fails, and a restart.
 
-use crate::support::{DaemonProcess, VirtualModemProcess, conductor, open_db, poll, write_config};
+use crate::support::{
+    DaemonProcess, Scratch, VirtualModemProcess, conductor, open_db, poll, scratch, write_config,
+    write_one_modem_config,
+};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::time::Duration;
@@ -47,11 +50,11 @@ fn scripts_run_on_each_event_without_a_shell_survive_hangs_and_failures_and_do_n
         "cat > {o}/stdin-$CONDUCTOR_EVENT_ID.json; env | grep '^CONDUCTOR_' | sort > {o}/env-$CONDUCTOR_EVENT_ID",
         o = out.display()
     );
-    write_config(
+    write_one_modem_config(
         &config,
-        &json!({
-            "database": {"path": db},
-            "modems": [{"id": "m1", "device": sim.device()}],
+        &db,
+        &sim.device(),
+        json!({
             "inbound": {"sweep_interval": "1s"},
             "outbound": {"status_reports": true},
             "http": {"enabled": false},
@@ -189,9 +192,7 @@ fn alert_rows(db: &Path) -> Vec<(String, Option<String>, String)> {
 #[test]
 fn an_alert_sms_goes_out_through_the_other_modem_and_a_second_alert_inside_the_interval_sends_nothing()
  {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = dir.path().join("c.db");
-    let config = dir.path().join("config.json");
+    let Scratch { dir, db, config } = scratch("c.db");
     let sim1 = VirtualModemProcess::start_with_control(&[]);
     let sim2 = VirtualModemProcess::start_with_control(&["--number", "+15550000002"]);
     write_config(
@@ -203,7 +204,8 @@ fn an_alert_sms_goes_out_through_the_other_modem_and_a_second_alert_inside_the_i
             "inbound": {"sweep_interval": "1s"},
             "http": {"enabled": false},
             "backup": {"enabled": false},
-            "alerts": {"interval": "1s", "modem_down_after": "2s",
+            // The disk check is off: the test machine's own free space must not add an SMS.
+            "alerts": {"interval": "1s", "modem_down_after": "2s", "disk_min_free_percent": 0,
                        "sms": {"to": ["+15550007777"], "min_interval": "1h"}},
         }),
     );
@@ -403,15 +405,13 @@ fn scripts_run_on_a_call_with_the_callers_number_and_on_modem_down_and_up() {
 
 #[test]
 fn runs_beyond_the_concurrency_and_queue_limits_are_dropped_and_recorded_while_messages_flow() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = dir.path().join("c.db");
-    let config = dir.path().join("config.json");
+    let Scratch { dir, db, config } = scratch("c.db");
     let sim = VirtualModemProcess::start_with_control(&[]);
-    write_config(
+    write_one_modem_config(
         &config,
-        &json!({
-            "database": {"path": db},
-            "modems": [{"id": "m1", "device": sim.device()}],
+        &db,
+        &sim.device(),
+        json!({
             "inbound": {"sweep_interval": "1s"},
             "http": {"enabled": false},
             "backup": {"enabled": false},

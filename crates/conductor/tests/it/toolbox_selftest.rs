@@ -1,23 +1,23 @@
 //! `conductor selftest` end to end: the daemon and the virtual network, which routes a message
 //! to the modem's own number back to it like any other SMS.
 
-use crate::support::{DaemonProcess, VirtualModemProcess, conductor, poll, write_config};
+use crate::support::{
+    DaemonProcess, Scratch, VirtualModemProcess, conductor, poll, scratch, write_one_modem_config,
+};
 use serde_json::{Value, json};
 use std::time::Duration;
 
 #[test]
 fn selftest_passes_through_the_loopback_and_names_the_missing_step_when_nothing_comes_back() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = dir.path().join("c.db");
-    let config = dir.path().join("config.json");
+    let Scratch { dir, db, config } = scratch("c.db");
     let sim = VirtualModemProcess::start_with_control(&["--number", "+15550000001"]);
     let mut control = sim.control();
     control.call(json!({"op": "status_report", "delay_ms": 200, "status": 0, "enabled": true}));
-    write_config(
+    write_one_modem_config(
         &config,
-        &json!({
-            "database": {"path": db},
-            "modems": [{"id": "m1", "device": sim.device()}],
+        &db,
+        &sim.device(),
+        json!({
             "inbound": {"sweep_interval": "1s"},
             "http": {"enabled": false},
             "backup": {"enabled": false},

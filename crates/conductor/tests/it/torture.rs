@@ -7,8 +7,8 @@
 //! default 50) and `TORTURE_SEED` (default 1); the seed is printed so a failure can be replayed.
 
 use crate::support::{
-    DaemonProcess, Rng, VirtualModemProcess, all_rows, env_or, open_db, poll, submissions_by_text,
-    try_all_rows, write_config,
+    DaemonProcess, Rng, Scratch, VirtualModemProcess, all_rows, env_or, open_db, poll, scratch,
+    submissions_by_text, try_all_rows, write_one_modem_config,
 };
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
@@ -35,19 +35,17 @@ fn sigkill_at_random_moments_loses_nothing_stores_nothing_twice_and_sends_nothin
     );
     let started = Instant::now();
 
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = dir.path().join("torture.db");
-    let config = dir.path().join("config.json");
+    let Scratch { dir, db, config } = scratch("torture.db");
     let log = dir.path().join("daemon.log");
     let sim = VirtualModemProcess::start_with_control(&["--seed", &seed.to_string()]);
     // delete-on-store: the SIM is emptied right after each commit, the riskiest moment for
     // promise 1. A short sweep, so copies whose +CMTI died with a killed daemon are read soon.
-    write_config(
+    write_one_modem_config(
         &config,
-        &json!({
-            "database": {"path": db},
-            "modems": [{"id": "m1", "device": sim.device()}],
-                "http": {"listen": "127.0.0.1:0"},
+        &db,
+        &sim.device(),
+        json!({
+            "http": {"listen": "127.0.0.1:0"},
             "inbound": {"sweep_interval": "1s", "delete_policy": "on_store"},
             "outbound": {"retry_backoff": "1s"},
         }),
@@ -261,16 +259,14 @@ fn deliver_slots(control: &mut crate::support::Control) -> usize {
 
 #[test]
 fn a_database_file_deleted_under_the_daemon_gets_no_more_writes_and_the_sim_keeps_every_message() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = dir.path().join("lost.db");
-    let config = dir.path().join("config.json");
+    let Scratch { dir, db, config } = scratch("lost.db");
     let log = dir.path().join("daemon.log");
     let sim = VirtualModemProcess::start_with_control(&[]);
-    write_config(
+    write_one_modem_config(
         &config,
-        &json!({
-            "database": {"path": db},
-            "modems": [{"id": "m1", "device": sim.device()}],
+        &db,
+        &sim.device(),
+        json!({
             "http": {"listen": "127.0.0.1:0"},
             "inbound": {"sweep_interval": "1s", "delete_policy": "on_store"},
         }),
@@ -361,16 +357,14 @@ fn a_database_file_deleted_under_the_daemon_gets_no_more_writes_and_the_sim_keep
 
 #[test]
 fn with_at_least_once_a_send_cut_by_sigkill_is_queued_again_on_restart_and_sent_again() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = dir.path().join("alo.db");
-    let config = dir.path().join("config.json");
+    let Scratch { dir, db, config } = scratch("alo.db");
     let log = dir.path().join("daemon.log");
     let sim = VirtualModemProcess::start_with_control(&[]);
-    write_config(
+    write_one_modem_config(
         &config,
-        &json!({
-            "database": {"path": db},
-            "modems": [{"id": "m1", "device": sim.device()}],
+        &db,
+        &sim.device(),
+        json!({
             "http": {"listen": "127.0.0.1:0"},
             "outbound": {"delivery": "at_least_once"},
         }),

@@ -10,6 +10,7 @@ mod modems;
 mod outbound;
 mod policy;
 mod reports;
+mod routing;
 mod runtime;
 mod toolbox;
 mod util;

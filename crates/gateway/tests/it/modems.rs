@@ -5,7 +5,7 @@ use std::time::Duration;
 use conductor_sim::{Fault, FaultKind};
 use conductor_store::{Direction, ModemId, ModemState, NewOutbound, Status};
 
-use crate::util::{PATIENCE, Rig, extra_modem, gateway_config, sim_config, wait_until};
+use crate::util::{PATIENCE, Rig, extra_modem, gateway_config, outbound, sim_config, wait_until};
 
 const TO: &str = "+447700900123";
 
@@ -65,16 +65,8 @@ async fn with_one_of_two_modems_unplugged_the_other_sends_every_unnamed_row_and_
     for i in 0..2 {
         named.push(
             rig.queue_with(NewOutbound {
-                to: TO.to_owned(),
-                text: format!("only m1 {i}"),
                 modem_id: Some(ModemId::from("m1")),
-                source: "test".to_owned(),
-                allow_duplicate: false,
-                status_report: None,
-                send_at: None,
-                priority: 0,
-                expires_at: None,
-                transactional: false,
+                ..outbound(TO, &format!("only m1 {i}"))
             })
             .await,
         );

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use conductor_sim::{Fault, RejectStage, SendLatency};
 use conductor_store::{ModemState, Status};
 
-use crate::util::{PATIENCE, Rig, gateway_config, sim_config, wait_until};
+use crate::util::{PATIENCE, Rig, gateway_config, outbound, sim_config, wait_until};
 
 const TO: &str = "+447700900123";
 
@@ -252,18 +252,7 @@ async fn a_graceful_shutdown_stops_claiming_and_records_the_modem_as_stopped() {
     assert_eq!(status.state, ModemState::Down);
     assert_eq!(status.last_error.as_deref(), Some("the gateway stopped"));
     let late = handle
-        .queue(conductor_store::NewOutbound {
-            to: TO.to_owned(),
-            text: "after shutdown".to_owned(),
-            modem_id: None,
-            source: "test".to_owned(),
-            allow_duplicate: false,
-            status_report: None,
-            send_at: None,
-            priority: 0,
-            expires_at: None,
-            transactional: false,
-        })
+        .queue(outbound(TO, "after shutdown"))
         .await
         .expect("queued");
     tokio::time::sleep(Duration::from_millis(700)).await;

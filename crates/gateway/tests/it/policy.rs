@@ -8,25 +8,10 @@ use std::time::Duration;
 
 use conductor_gateway::{Limits, PrefixRule, QuietHours};
 use conductor_sim::{Fault, FaultKind};
-use conductor_store::{Direction, MessageId, ModemId, ModemState, NewOutbound, Status};
+use conductor_store::{Direction, MessageId, ModemId, ModemState, Status};
 use jiff::tz::TimeZone;
 
-use crate::util::{PATIENCE, Rig, extra_modem, gateway_config, sim_config, wait_until};
-
-fn outbound(to: &str, text: &str) -> NewOutbound {
-    NewOutbound {
-        to: to.to_owned(),
-        text: text.to_owned(),
-        modem_id: None,
-        source: "test".to_owned(),
-        allow_duplicate: false,
-        status_report: None,
-        send_at: None,
-        priority: 0,
-        expires_at: None,
-        transactional: false,
-    }
-}
+use crate::util::{PATIENCE, Rig, extra_modem, gateway_config, outbound, sim_config, wait_until};
 
 async fn wait_status(rig: &Rig, id: MessageId, status: Status) {
     wait_until(&format!("#{id} to be {status}"), PATIENCE, || async {

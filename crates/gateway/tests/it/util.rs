@@ -63,6 +63,23 @@ pub fn logs() {
         .try_init();
 }
 
+/// A message to `to` with the defaults of `conductor send`: any modem, normal priority, no
+/// schedule or expiry. Tests change the fields they are about.
+pub fn outbound(to: &str, text: &str) -> NewOutbound {
+    NewOutbound {
+        to: to.to_owned(),
+        text: text.to_owned(),
+        modem_id: None,
+        source: "test".to_owned(),
+        allow_duplicate: false,
+        status_report: None,
+        send_at: None,
+        priority: 0,
+        expires_at: None,
+        transactional: false,
+    }
+}
+
 /// The simulator settings most tests want: a generic modem, no send latency, quick reports.
 pub fn sim_config() -> SimulatorConfig {
     SimulatorConfig {
@@ -246,19 +263,7 @@ impl Rig {
 
     /// Queues a message through the gateway.
     pub async fn queue(&self, to: &str, text: &str) -> MessageId {
-        self.queue_with(NewOutbound {
-            to: to.to_owned(),
-            text: text.to_owned(),
-            modem_id: None,
-            source: "test".to_owned(),
-            allow_duplicate: false,
-            status_report: None,
-            send_at: None,
-            priority: 0,
-            expires_at: None,
-            transactional: false,
-        })
-        .await
+        self.queue_with(outbound(to, text)).await
     }
 
     pub async fn queue_with(&self, message: NewOutbound) -> MessageId {

@@ -5,69 +5,15 @@
 
 use std::time::Duration;
 
-use conductor_modem::transport::BoxedIo;
 use conductor_modem::{
-    Condition, Modem, ModemConfig, ModemState, OpenError, OpenErrorKind, Phase, QuirksOverride,
-    RecoveryStep, RegistrationSummary, SendError, SimPin, spawn_with,
+    Condition, ModemConfig, Phase, QuirksOverride, RecoveryStep, RegistrationSummary, SendError,
+    SimPin,
 };
-use conductor_sim::{Fault, FaultKind, Personality, RunningSimulator, Simulator, SimulatorConfig};
-use conductor_sms::{SubmitOptions, encode_submit};
-use tokio_util::sync::CancellationToken;
+use conductor_sim::{Fault, FaultKind, Personality, SimulatorConfig};
 
-use crate::util::within;
-
-/// A simulator, and a driver task connected to its first modem in-process.
-struct Rig {
-    modem: Modem,
-    running: RunningSimulator,
-    _shutdown: CancellationToken,
-}
+use crate::util::{Rig, sim_config, submit_pdu};
 
 impl Rig {
-    async fn start(sim: SimulatorConfig, config: ModemConfig) -> Rig {
-        let running = conductor_sim::spawn(sim)
-            .await
-            .expect("the simulator starts");
-        let simulator = running.simulator.clone();
-        let connector = move || {
-            let simulator: Simulator = simulator.clone();
-            async move {
-                simulator
-                    .connect("modem0")
-                    .await
-                    .map(|stream| Box::new(stream) as BoxedIo)
-                    .map_err(|e| OpenError {
-                        device: "sim:modem0".into(),
-                        kind: OpenErrorKind::Unplugged,
-                        detail: e.to_string(),
-                    })
-            }
-        };
-        let shutdown = CancellationToken::new();
-        let modem = spawn_with(config, connector, shutdown.clone());
-        Rig {
-            modem,
-            running,
-            _shutdown: shutdown,
-        }
-    }
-
-    fn sim(&self) -> &Simulator {
-        &self.running.simulator
-    }
-
-    async fn wait(&self, what: &str, check: impl FnMut(&ModemState) -> bool) -> ModemState {
-        let mut state = self.modem.state.clone();
-        within(what, state.wait_for(check))
-            .await
-            .map(|s| s.clone())
-            .expect("the task publishes state")
-    }
-
-    async fn ready(&self) -> ModemState {
-        self.wait("the modem to be ready", |s| s.is_ready()).await
-    }
-
     /// `AT+CPIN=` commands the virtual modem received.
     async fn pin_attempts(&self) -> u32 {
         let id = self.sim().modem("modem0").await.expect("modem0");
@@ -75,18 +21,6 @@ impl Rig {
             .with(move |network, _| network.modem(id).map_or(0, |m| m.pin_attempts()))
             .await
     }
-}
-
-fn config() -> ModemConfig {
-    ModemConfig {
-        refresh_interval: None,
-        ..ModemConfig::new("sim", "sim:modem0")
-    }
-}
-
-fn submit_pdu(to: &str, text: &str) -> String {
-    let encoded = encode_submit(to, text, &SubmitOptions::default()).expect("encodable");
-    encoded.parts[0].pdu.to_hex()
 }
 
 #[tokio::test(start_paused = true)]
@@ -99,7 +33,7 @@ async fn a_wrong_pin_is_tried_once_then_the_modem_stays_pin_wrong_over_many_back
         pin: Some(SimPin::new("4321")),
         backoff_initial: Duration::from_secs(1),
         backoff_max: Duration::from_secs(4),
-        ..config()
+        ..sim_config()
     };
     let rig = Rig::start(sim, config).await;
     let state = rig
@@ -125,7 +59,7 @@ async fn a_pin_required_without_a_configured_pin_says_pin_required_and_how_to_fi
     };
     let config = ModemConfig {
         pin_env: Some("SIM1_PIN".into()),
-        ..config()
+        ..sim_config()
     };
     let rig = Rig::start(sim, config).await;
     let state = rig
@@ -147,7 +81,7 @@ async fn a_sim_busy_for_ten_seconds_after_power_on_is_waited_out() {
         ..SimulatorConfig::default()
     };
     let started = tokio::time::Instant::now();
-    let rig = Rig::start(sim, config()).await;
+    let rig = Rig::start(sim, sim_config()).await;
     let state = rig.ready().await;
     assert!(started.elapsed() >= Duration::from_secs(10));
     assert_eq!(state.outages, 0, "waited out within init, no outage");
@@ -155,28 +89,39 @@ async fn a_sim_busy_for_ten_seconds_after_power_on_is_waited_out() {
     assert!(state.identity.iccid.is_some(), "{state:?}");
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_sim_busy_past_the_bound_is_reported_then_retried_on_backoff() {
+/// Starts with `fault` on the SIM and a 5 s bound on waiting for it; waits for `condition`
+/// (`what`) and checks the last error says `hint`.
+async fn sim_fault_reported(fault: Fault, what: &str, condition: Condition, hint: &str) -> Rig {
     let sim = SimulatorConfig {
-        faults: vec![Fault::SimBusy { seconds: None }],
+        faults: vec![fault],
         ..SimulatorConfig::default()
     };
     let config = ModemConfig {
         sim_ready_timeout: Duration::from_secs(5),
-        ..config()
+        ..sim_config()
     };
     let rig = Rig::start(sim, config).await;
-    let state = rig
-        .wait("sim_busy", |s| s.condition == Some(Condition::SimBusy))
-        .await;
+    let state = rig.wait(what, |s| s.condition == Some(condition)).await;
     assert!(
         state
             .last_error
             .as_deref()
             .unwrap_or_default()
-            .contains("busy"),
+            .contains(hint),
         "{state:?}"
     );
+    rig
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_sim_busy_past_the_bound_is_reported_then_retried_on_backoff() {
+    let rig = sim_fault_reported(
+        Fault::SimBusy { seconds: None },
+        "sim_busy",
+        Condition::SimBusy,
+        "busy",
+    )
+    .await;
     rig.sim()
         .clear_fault("modem0", Some(FaultKind::SimBusy))
         .await
@@ -187,31 +132,18 @@ async fn a_sim_busy_past_the_bound_is_reported_then_retried_on_backoff() {
 
 #[tokio::test(start_paused = true)]
 async fn no_sim_after_power_on_is_reported_as_sim_absent() {
-    let sim = SimulatorConfig {
-        faults: vec![Fault::NoSim { seconds: None }],
-        ..SimulatorConfig::default()
-    };
-    let config = ModemConfig {
-        sim_ready_timeout: Duration::from_secs(5),
-        ..config()
-    };
-    let rig = Rig::start(sim, config).await;
-    let state = rig
-        .wait("sim_absent", |s| s.condition == Some(Condition::SimAbsent))
-        .await;
-    assert!(
-        state
-            .last_error
-            .as_deref()
-            .unwrap_or_default()
-            .contains("insert a SIM"),
-        "{state:?}"
-    );
+    sim_fault_reported(
+        Fault::NoSim { seconds: None },
+        "sim_absent",
+        Condition::SimAbsent,
+        "insert a SIM",
+    )
+    .await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn lost_registration_pauses_sending_and_re_registration_resumes_it() {
-    let rig = Rig::start(SimulatorConfig::default(), config()).await;
+    let rig = Rig::start(SimulatorConfig::default(), sim_config()).await;
     assert!(rig.ready().await.can_send());
     let fault = Fault::NoNetwork { seconds: None };
     rig.sim().fault("modem0", &fault).await.expect("fault");
@@ -234,7 +166,7 @@ async fn without_an_smsc_sends_fail_with_the_reason_and_the_configured_smsc_fixe
         faults: vec![Fault::NoSmsc],
         ..SimulatorConfig::default()
     };
-    let rig = Rig::start(sim(), config()).await;
+    let rig = Rig::start(sim(), sim_config()).await;
     let state = rig.ready().await;
     assert!(state.settings.smsc_missing, "{:?}", state.settings);
     let error = rig
@@ -254,7 +186,7 @@ async fn without_an_smsc_sends_fail_with_the_reason_and_the_configured_smsc_fixe
 
     let config = ModemConfig {
         smsc: Some("+447958879879".into()),
-        ..config()
+        ..sim_config()
     };
     let rig = Rig::start(sim(), config).await;
     let state = rig.ready().await;
@@ -273,7 +205,7 @@ async fn a_modem_hung_until_reset_is_probed_then_reset_and_serves_again() {
     let config = ModemConfig {
         allow_reset: true,
         refresh_interval: Some(Duration::from_secs(20)),
-        ..config()
+        ..sim_config()
     };
     let rig = Rig::start(SimulatorConfig::default(), config).await;
     rig.ready().await;
@@ -300,7 +232,7 @@ async fn a_modem_hung_until_reset_is_probed_then_reset_and_serves_again() {
 async fn without_permission_to_reset_a_hung_modem_gets_its_port_reopened_instead() {
     let config = ModemConfig {
         refresh_interval: Some(Duration::from_secs(20)),
-        ..config()
+        ..sim_config()
     };
     let rig = Rig::start(SimulatorConfig::default(), config).await;
     rig.ready().await;
@@ -329,7 +261,7 @@ async fn a_full_store_on_a_zero_based_huawei_is_read_slot_by_slot_from_index_0()
         sim_capacity: 3,
         ..SimulatorConfig::default()
     };
-    let rig = Rig::start(sim, config()).await;
+    let rig = Rig::start(sim, sim_config()).await;
     let state = rig.ready().await;
     let quirks = state.quirks.expect("quirks chosen");
     assert_eq!(quirks.profile, "Huawei E3372");
@@ -354,7 +286,7 @@ async fn a_modem_that_refuses_the_preferred_cnmi_setting_gets_the_next_that_work
         personality: Personality::simcom_sim800(),
         ..SimulatorConfig::default()
     };
-    let rig = Rig::start(sim, config()).await;
+    let rig = Rig::start(sim, sim_config()).await;
     let state = rig.ready().await;
     assert_eq!(state.settings.cnmi.as_deref(), Some("2,1,0,1,0"));
     assert_eq!(
@@ -377,7 +309,7 @@ async fn a_modem_that_refuses_the_preferred_cnmi_setting_gets_the_next_that_work
             cnmi: Some(vec!["2,1,0,1,0".into()]),
             ..QuirksOverride::default()
         },
-        ..config()
+        ..sim_config()
     };
     let rig = Rig::start(sim, config).await;
     let state = rig.ready().await;

@@ -38,12 +38,15 @@ async fn probe_reports_identity_sim_signal_registration_operator_smsc_and_storag
     let (report, peer) = probe_peer(handler(healthy)).await;
     let report = report.expect("probe");
     assert_eq!(report.device, "/dev/ttyTEST");
-    assert_eq!(report.manufacturer.as_deref(), Some("Conductor"));
-    assert_eq!(report.model.as_deref(), Some("Scripted"));
-    assert_eq!(report.revision.as_deref(), Some("1.0.0"));
-    assert_eq!(report.imei.as_deref(), Some("356938035643809"));
-    assert_eq!(report.imsi.as_deref(), Some("234150123456789"));
-    assert_eq!(report.iccid.as_deref(), Some("89441000123456789012"));
+    assert_eq!(report.identity.manufacturer.as_deref(), Some("Conductor"));
+    assert_eq!(report.identity.model.as_deref(), Some("Scripted"));
+    assert_eq!(report.identity.revision.as_deref(), Some("1.0.0"));
+    assert_eq!(report.identity.imei.as_deref(), Some("356938035643809"));
+    assert_eq!(report.identity.imsi.as_deref(), Some("234150123456789"));
+    assert_eq!(
+        report.identity.iccid.as_deref(),
+        Some("89441000123456789012")
+    );
     assert_eq!(report.sim, SimState::Ready);
     assert_eq!(report.signal_dbm, Some(-73));
     assert_eq!(report.registration, RegistrationSummary::Home);
@@ -85,7 +88,7 @@ async fn probing_a_pin_locked_sim_reports_it_and_spends_no_pin_try() {
     .await;
     let report = report.expect("probe");
     assert_eq!(report.sim, SimState::PinRequired);
-    assert_eq!(report.imsi, None);
+    assert_eq!(report.identity.imsi, None);
     assert_eq!(attempts.load(Ordering::SeqCst), 0);
     assert!(!peer.commands().iter().any(|c| changes_something(c)));
 }
@@ -116,5 +119,5 @@ async fn probing_a_modem_without_a_sim_reports_it_absent() {
     .await;
     let report = report.expect("probe");
     assert_eq!(report.sim, SimState::Absent);
-    assert_eq!(report.iccid, None);
+    assert_eq!(report.identity.iccid, None);
 }

@@ -5,70 +5,14 @@
 use std::time::Duration;
 
 use conductor_at::Urc;
-use conductor_modem::transport::BoxedIo;
-use conductor_modem::{
-    Modem, ModemConfig, ModemError, OpenError, OpenErrorKind, Phase, SendError, SimPin, spawn,
-    spawn_with,
-};
-use conductor_sim::{
-    Fault, Personality, RejectStage, RunningSimulator, Simulator, SimulatorConfig,
-};
-use conductor_sms::{SubmitOptions, decode_pdu_hex, encode_submit};
+use conductor_modem::{ModemConfig, ModemError, Phase, SendError, SimPin, spawn};
+use conductor_sim::{Fault, Personality, RejectStage, SimulatorConfig};
+use conductor_sms::decode_pdu_hex;
 use tokio_util::sync::CancellationToken;
 
-use crate::util::within;
-
-/// A running simulator and a modem task connected to its first modem in-process.
-struct Rig {
-    modem: Modem,
-    running: RunningSimulator,
-    shutdown: CancellationToken,
-}
+use crate::util::{Rig, sim_config, submit_pdu, within};
 
 impl Rig {
-    async fn start(sim: SimulatorConfig, config: ModemConfig) -> Rig {
-        let running = conductor_sim::spawn(sim)
-            .await
-            .expect("the simulator starts");
-        let simulator = running.simulator.clone();
-        let connector = move || {
-            let simulator: Simulator = simulator.clone();
-            async move {
-                simulator
-                    .connect("modem0")
-                    .await
-                    .map(|stream| Box::new(stream) as BoxedIo)
-                    .map_err(|e| OpenError {
-                        device: "sim:modem0".into(),
-                        kind: OpenErrorKind::Unplugged,
-                        detail: e.to_string(),
-                    })
-            }
-        };
-        let shutdown = CancellationToken::new();
-        let modem = spawn_with(config, connector, shutdown.clone());
-        Rig {
-            modem,
-            running,
-            shutdown,
-        }
-    }
-
-    fn sim(&self) -> &Simulator {
-        &self.running.simulator
-    }
-
-    async fn wait(&self, what: &str, check: impl FnMut(&conductor_modem::ModemState) -> bool) {
-        let mut state = self.modem.state.clone();
-        within(what, state.wait_for(check))
-            .await
-            .expect("the task publishes state");
-    }
-
-    async fn ready(&self) {
-        self.wait("the modem to be ready", |s| s.is_ready()).await;
-    }
-
     /// Waits for the next `+CMTI`, skipping everything else.
     async fn next_stored(&mut self) -> (String, u32) {
         loop {
@@ -82,25 +26,13 @@ impl Rig {
     }
 }
 
-fn config() -> ModemConfig {
-    ModemConfig {
-        refresh_interval: None,
-        ..ModemConfig::new("sim", "sim:modem0")
-    }
-}
-
-fn submit_pdu(to: &str, text: &str) -> String {
-    let encoded = encode_submit(to, text, &SubmitOptions::default()).expect("encodable");
-    encoded.parts[0].pdu.to_hex()
-}
-
 async fn round_trip(personality: Personality) {
     let name = personality.name;
     let sim = SimulatorConfig {
         personality,
         ..SimulatorConfig::default()
     };
-    let mut rig = Rig::start(sim, config()).await;
+    let mut rig = Rig::start(sim, sim_config()).await;
     rig.ready().await;
     let state = rig.modem.state.borrow().clone();
     assert!(state.identity.imei.is_some(), "{name}: {state:?}");
@@ -191,7 +123,7 @@ async fn a_pin_locked_virtual_sim_is_unlocked_with_the_configured_pin() {
     };
     let config = ModemConfig {
         pin: Some(SimPin::new("1234")),
-        ..config()
+        ..sim_config()
     };
     let rig = Rig::start(sim, config).await;
     rig.ready().await;
@@ -200,7 +132,7 @@ async fn a_pin_locked_virtual_sim_is_unlocked_with_the_configured_pin() {
 
 #[tokio::test(start_paused = true)]
 async fn a_send_rejected_before_the_prompt_by_the_virtual_modem_is_retryable() {
-    let rig = Rig::start(SimulatorConfig::default(), config()).await;
+    let rig = Rig::start(SimulatorConfig::default(), sim_config()).await;
     rig.ready().await;
     let fault = Fault::RejectSends {
         count: 1,
@@ -229,7 +161,7 @@ async fn a_send_rejected_before_the_prompt_by_the_virtual_modem_is_retryable() {
 
 #[tokio::test(start_paused = true)]
 async fn a_send_refused_after_the_pdu_by_the_virtual_modem_is_a_failure() {
-    let rig = Rig::start(SimulatorConfig::default(), config()).await;
+    let rig = Rig::start(SimulatorConfig::default(), sim_config()).await;
     rig.ready().await;
     let fault = Fault::RejectSends {
         count: 1,
@@ -248,7 +180,7 @@ async fn a_send_refused_after_the_pdu_by_the_virtual_modem_is_a_failure() {
 
 #[tokio::test(start_paused = true)]
 async fn a_send_the_virtual_modem_holds_after_the_pdu_is_ambiguous_and_not_resent() {
-    let rig = Rig::start(SimulatorConfig::default(), config()).await;
+    let rig = Rig::start(SimulatorConfig::default(), sim_config()).await;
     rig.ready().await;
     let fault = Fault::HoldSends {
         count: 1,
@@ -276,7 +208,7 @@ async fn reboot(personality: Personality, refresh: Option<Duration>) {
     };
     let config = ModemConfig {
         refresh_interval: refresh,
-        ..config()
+        ..sim_config()
     };
     let mut rig = Rig::start(sim, config).await;
     rig.ready().await;
@@ -308,7 +240,7 @@ async fn a_silent_virtual_reboot_is_noticed_by_the_refresh_and_followed_by_a_fre
 
 #[tokio::test(start_paused = true)]
 async fn an_unplugged_virtual_modem_is_reconnected_when_it_comes_back() {
-    let rig = Rig::start(SimulatorConfig::default(), config()).await;
+    let rig = Rig::start(SimulatorConfig::default(), sim_config()).await;
     rig.ready().await;
     let unplug = Fault::Unplug {
         seconds: Some(Duration::from_secs(10)),
@@ -327,7 +259,7 @@ async fn an_unplugged_virtual_modem_is_reconnected_when_it_comes_back() {
 async fn a_hung_virtual_modem_is_detected_and_recovered_when_it_answers_again() {
     let config = ModemConfig {
         refresh_interval: Some(Duration::from_secs(30)),
-        ..config()
+        ..sim_config()
     };
     let rig = Rig::start(SimulatorConfig::default(), config).await;
     rig.ready().await;
@@ -342,7 +274,7 @@ async fn a_hung_virtual_modem_is_detected_and_recovered_when_it_answers_again() 
 
 #[tokio::test(start_paused = true)]
 async fn without_network_the_virtual_modem_reports_not_registered_and_sends_fail_retryably() {
-    let rig = Rig::start(SimulatorConfig::default(), config()).await;
+    let rig = Rig::start(SimulatorConfig::default(), sim_config()).await;
     rig.ready().await;
     let fault = Fault::NoNetwork { seconds: None };
     rig.sim().fault("modem0", &fault).await.expect("fault");
@@ -363,7 +295,7 @@ async fn without_network_the_virtual_modem_reports_not_registered_and_sends_fail
 
 #[tokio::test(start_paused = true)]
 async fn garbage_on_the_line_does_not_disturb_commands() {
-    let rig = Rig::start(SimulatorConfig::default(), config()).await;
+    let rig = Rig::start(SimulatorConfig::default(), sim_config()).await;
     rig.ready().await;
     rig.sim()
         .fault("modem0", &Fault::Garbage { bytes: 64 })

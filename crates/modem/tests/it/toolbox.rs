@@ -6,65 +6,23 @@
 use std::time::Duration;
 
 use conductor_at::Urc;
-use conductor_modem::transport::BoxedIo;
-use conductor_modem::{
-    CallEvent, CallTracker, HangUp, Modem, ModemConfig, OpenError, OpenErrorKind, spawn_with,
-};
-use conductor_sim::{Personality, RunningSimulator, Simulator, SimulatorConfig};
-use tokio_util::sync::CancellationToken;
+use conductor_modem::{CallEvent, CallTracker, HangUp};
+use conductor_sim::{Personality, SimulatorConfig};
 
-use crate::util::within;
+use crate::util::{Rig, sim_config, within};
 
-struct Rig {
-    modem: Modem,
-    running: RunningSimulator,
-    shutdown: CancellationToken,
+/// A simulator with `personality`, and a driver task connected to it and ready.
+async fn start(personality: Personality) -> Rig {
+    let sim = SimulatorConfig {
+        personality,
+        ..SimulatorConfig::default()
+    };
+    let rig = Rig::start(sim, sim_config()).await;
+    rig.ready().await;
+    rig
 }
 
 impl Rig {
-    async fn start(personality: Personality) -> Rig {
-        let running = conductor_sim::spawn(SimulatorConfig {
-            personality,
-            ..SimulatorConfig::default()
-        })
-        .await
-        .expect("the simulator starts");
-        let simulator = running.simulator.clone();
-        let connector = move || {
-            let simulator: Simulator = simulator.clone();
-            async move {
-                simulator
-                    .connect("modem0")
-                    .await
-                    .map(|stream| Box::new(stream) as BoxedIo)
-                    .map_err(|e| OpenError {
-                        device: "sim:modem0".into(),
-                        kind: OpenErrorKind::Unplugged,
-                        detail: e.to_string(),
-                    })
-            }
-        };
-        let shutdown = CancellationToken::new();
-        let config = ModemConfig {
-            refresh_interval: None,
-            ..ModemConfig::new("sim", "sim:modem0")
-        };
-        let modem = spawn_with(config, connector, shutdown.clone());
-        let mut state = modem.state.clone();
-        within("the modem to be ready", state.wait_for(|s| s.is_ready()))
-            .await
-            .expect("the task publishes state");
-        Rig {
-            modem,
-            running,
-            shutdown,
-        }
-    }
-
-    fn sim(&self) -> &Simulator {
-        &self.running.simulator
-    }
-
     async fn control(&self, request: serde_json::Value) -> serde_json::Value {
         let reply = conductor_sim::control::handle_line(self.sim(), &request.to_string()).await;
         let reply: serde_json::Value = serde_json::from_str(&reply).expect("JSON reply");
@@ -95,7 +53,7 @@ impl Drop for Rig {
 
 async fn balance(personality: Personality) -> conductor_modem::UssdReply {
     let name = personality.name;
-    let rig = Rig::start(personality).await;
+    let rig = start(personality).await;
     let reply = within("the USSD answer", rig.modem.handle.ussd("*100#"))
         .await
         .unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -133,7 +91,7 @@ async fn ussd_round_trip_in_ucs2() {
 async fn ussd_text_already_decoded_and_a_changed_answer_outside_gsm_7_bit() {
     let reply = balance(Personality::generic()).await;
     assert_eq!(reply.raw.as_deref(), Some("Your balance is 12.34 EUR"));
-    let rig = Rig::start(Personality::generic()).await;
+    let rig = start(Personality::generic()).await;
     rig.control(serde_json::json!({"op": "ussd", "code": "*101#", "text": "Solde: 3,20 € ✓"}))
         .await;
     let reply = rig.modem.handle.ussd("*101#").await.expect("answered");
@@ -145,7 +103,7 @@ async fn ussd_text_already_decoded_and_a_changed_answer_outside_gsm_7_bit() {
 
 #[tokio::test(start_paused = true)]
 async fn an_incoming_call_is_one_event_with_the_number_and_chup_rejects_it() {
-    let mut rig = Rig::start(Personality::generic()).await;
+    let mut rig = start(Personality::generic()).await;
     rig.control(serde_json::json!({
         "op": "call", "from": "+33612345678", "rings": 3, "interval_ms": 2000
     }))
@@ -179,7 +137,7 @@ async fn an_incoming_call_is_one_event_with_the_number_and_chup_rejects_it() {
 
 #[tokio::test(start_paused = true)]
 async fn a_modem_that_refuses_chup_is_hung_up_with_ath() {
-    let mut rig = Rig::start(Personality::simcom_sim800()).await;
+    let mut rig = start(Personality::simcom_sim800()).await;
     rig.control(serde_json::json!({"op": "call", "from": "+33612345678", "rings": 5}))
         .await;
     let mut tracker = CallTracker::default();
@@ -194,7 +152,7 @@ async fn a_modem_that_refuses_chup_is_hung_up_with_ath() {
 
 #[tokio::test(start_paused = true)]
 async fn a_call_nobody_rejects_ends_when_the_caller_gives_up() {
-    let mut rig = Rig::start(Personality::generic()).await;
+    let mut rig = start(Personality::generic()).await;
     rig.control(serde_json::json!({"op": "call", "from": "+33612345678", "rings": 2}))
         .await;
     let mut tracker = CallTracker::default();

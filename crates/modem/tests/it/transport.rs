@@ -80,7 +80,7 @@ async fn probe_works_over_tcp() {
     let report = soon("the probe", probe(&device, &ProbeOptions::default()))
         .await
         .expect("probe");
-    assert_eq!(report.model.as_deref(), Some("Scripted"));
+    assert_eq!(report.identity.model.as_deref(), Some("Scripted"));
     assert_eq!(report.device, device);
 }
 

@@ -8,8 +8,10 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use conductor_modem::transport::BoxedIo;
+use conductor_modem::transport::{BoxedIo, Connect};
 use conductor_modem::{Modem, ModemConfig, ModemState, OpenError, OpenErrorKind, spawn_with};
+use conductor_sim::{RunningSimulator, Simulator, SimulatorConfig};
+use conductor_sms::{SubmitOptions, encode_submit};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
@@ -440,5 +442,85 @@ impl Bench {
     /// Connection attempt times.
     pub fn attempt_times(&self) -> Vec<Instant> {
         self.attempts.lock().map(|a| a.clone()).unwrap_or_default()
+    }
+}
+
+/// A connector to the virtual modem `modem0` of `simulator`, in-process: what the tests and
+/// the round-trip bench give `spawn_with` to drive the simulator without a port.
+pub fn sim_connector(simulator: Simulator) -> impl Connect {
+    move || {
+        let simulator = simulator.clone();
+        async move {
+            simulator
+                .connect("modem0")
+                .await
+                .map(|stream| Box::new(stream) as BoxedIo)
+                .map_err(|e| OpenError {
+                    device: "sim:modem0".into(),
+                    kind: OpenErrorKind::Unplugged,
+                    detail: e.to_string(),
+                })
+        }
+    }
+}
+
+/// A config for the virtual modem: no periodic refresh (tests count commands), everything
+/// else default.
+pub fn sim_config() -> ModemConfig {
+    ModemConfig {
+        refresh_interval: None,
+        ..ModemConfig::new("sim", "sim:modem0")
+    }
+}
+
+/// The hex PDU of a single-part SMS-SUBMIT of `text` to `to`.
+pub fn submit_pdu(to: &str, text: &str) -> String {
+    let encoded = encode_submit(to, text, &SubmitOptions::default()).expect("encodable");
+    encoded.parts[0].pdu.to_hex()
+}
+
+/// A running simulator, and a driver task connected to its first modem in-process.
+pub struct Rig {
+    /// The driver task.
+    pub modem: Modem,
+    /// The simulator.
+    pub running: RunningSimulator,
+    /// Stops the driver task.
+    pub shutdown: CancellationToken,
+}
+
+impl Rig {
+    /// Starts a simulator with `sim` and a driver task with `config` connected to it.
+    pub async fn start(sim: SimulatorConfig, config: ModemConfig) -> Rig {
+        let running = conductor_sim::spawn(sim)
+            .await
+            .expect("the simulator starts");
+        let connector = sim_connector(running.simulator.clone());
+        let shutdown = CancellationToken::new();
+        let modem = spawn_with(config, connector, shutdown.clone());
+        Rig {
+            modem,
+            running,
+            shutdown,
+        }
+    }
+
+    /// The virtual network.
+    pub fn sim(&self) -> &Simulator {
+        &self.running.simulator
+    }
+
+    /// Waits until the published state passes `check`; returns that state.
+    pub async fn wait(&self, what: &str, check: impl FnMut(&ModemState) -> bool) -> ModemState {
+        let mut state = self.modem.state.clone();
+        within(what, state.wait_for(check))
+            .await
+            .map(|s| s.clone())
+            .expect("the task publishes state")
+    }
+
+    /// Waits until the modem is ready; returns its state.
+    pub async fn ready(&self) -> ModemState {
+        self.wait("the modem to be ready", |s| s.is_ready()).await
     }
 }

@@ -22,10 +22,8 @@ use crate::model::{
     DeletePolicy, InboundPart, InboundSms, PartOutcome, SimCopy, SimCopyKind, Stored, StoredPart,
     UndecodablePdu,
 };
-use crate::types::{MessageId, ModemId, normalize_number, parse_sql_time};
-
-/// Marks where missing parts were in the text of an incomplete message (as on SQLite).
-const GAP: &str = "[…]";
+use crate::reassembly::{self, Arrival};
+use crate::types::{MessageId, ModemId, parse_sql_time};
 
 /// A stored message part's fingerprint: `Some(message)` when stored (`None` inside: a part
 /// still waiting for its group).
@@ -257,15 +255,6 @@ pub(crate) async fn store_undecodable(tx: &Tx<'_>, pdu: &UndecodablePdu) -> Db<S
     })
 }
 
-/// The parts of one long message share this key while they are reassembled (the same text
-/// as SQLite's, so a database moved between backends keeps its waiting groups).
-fn group_key(modem: &ModemId, sender: &str, reference: u16, bits: u8, total: u8) -> String {
-    format!(
-        "{modem}|{}|{bits}|{reference}|{total}",
-        normalize_number(sender)
-    )
-}
-
 /// Waits until no other transaction works on group `key`, and keeps others out until this
 /// one ends (see the module docs).
 async fn lock_group(tx: &Tx<'_>, key: &str) -> Db<()> {
@@ -284,24 +273,9 @@ pub(crate) async fn store_part(
     late_part_window: Duration,
 ) -> Db<StoredPart> {
     let concat = part.concat;
-    if concat.total == 0 || concat.seq == 0 || concat.seq > concat.total {
-        return Err(StoreError::InvalidInput {
-            field: "concat",
-            reason: format!(
-                "part {} of {} is not a valid part number",
-                concat.seq, concat.total
-            ),
-        }
-        .into());
-    }
+    reassembly::check_part_number(concat)?;
     let sms = &part.sms;
-    let key = group_key(
-        &sms.modem_id,
-        &sms.sender,
-        concat.reference,
-        concat.ref_bits,
-        concat.total,
-    );
+    let key = reassembly::group_key(part);
     lock_group(tx, &key).await?;
     if let Some(message_id) = known_fingerprint(tx, &sms.fingerprint).await? {
         return Ok(StoredPart {
@@ -330,18 +304,12 @@ pub(crate) async fn store_part(
     let same_seq: Option<String> = row.get(1);
 
     let mut flushed = None;
-    match same_seq {
-        // The same part number with another text: the reference wrapped and a new message
-        // reuses it while the old one still waits. Store the old one as incomplete.
-        Some(text) if text != sms.text => {
+    match reassembly::arrival(waiting, same_seq.as_deref(), &sms.text) {
+        Arrival::FlushWaiting => {
             flushed = Some(MessageId(assemble(tx, &key, now).await?));
         }
-        // A second copy of a waiting part (the network repeated it): it joins the group.
-        Some(_) => {}
-        // A part the waiting group lacks joins it.
-        None if waiting > 0 => {}
-        // No group waits: a recent incomplete row of this group may take it.
-        None => {
+        Arrival::Join => {}
+        Arrival::Late => {
             if let Some(stored) = add_late_part(tx, part, &key, late_part_window).await? {
                 return Ok(stored);
             }
@@ -388,12 +356,9 @@ async fn add_late_part(
     late_part_window: Duration,
 ) -> Db<Option<StoredPart>> {
     let (sms, concat) = (&part.sms, part.concat);
-    let window =
-        jiff::SignedDuration::try_from(late_part_window).unwrap_or(jiff::SignedDuration::MAX);
-    let cutoff = at(sms
-        .received_at
-        .checked_sub(window)
-        .unwrap_or(jiff::Timestamp::MIN));
+    let cutoff =
+        at(reassembly::late_cutoff(sms.received_at, late_part_window)
+            .unwrap_or(jiff::Timestamp::MIN));
     let message_id: Option<i64> = tx
         .query_opt(
             "SELECT DISTINCT p.message_id FROM message_parts p
@@ -423,32 +388,17 @@ async fn add_late_part(
     )
     .await?;
     let (have, complete) = refresh_multipart(tx, message_id, now).await?;
+    let (stored, what) = reassembly::late_outcome(message_id, have, complete, concat);
     event(
         tx,
         now,
-        if complete {
-            "completed_late"
-        } else {
-            "part_added_late"
-        },
+        what,
         Some(message_id),
         Some(sms.modem_id.as_str()),
         Some(json!({ "seq": concat.seq, "total": concat.total })),
     )
     .await?;
-    let id = MessageId(message_id);
-    Ok(Some(StoredPart {
-        outcome: if complete {
-            PartOutcome::CompletedLate { id }
-        } else {
-            PartOutcome::AddedLate {
-                id,
-                have,
-                total: concat.total,
-            }
-        },
-        flushed: None,
-    }))
+    Ok(Some(stored))
 }
 
 /// Turns the waiting parts of group `key` into one `messages` row (complete or not). The
@@ -513,11 +463,7 @@ async fn assemble(tx: &Tx<'_>, key: &str, now: SystemTime) -> Db<i64> {
     event(
         tx,
         now,
-        if complete {
-            "received"
-        } else {
-            "received_incomplete"
-        },
+        reassembly::assembled_event(complete),
         Some(id),
         modem.as_deref(),
         Some(json!({ "parts": have, "total": total })),
@@ -529,7 +475,8 @@ async fn assemble(tx: &Tx<'_>, key: &str, now: SystemTime) -> Db<i64> {
 /// Recomputes a long inbound message's text, part counts, flag and `modem_index` from its
 /// parts. Returns (distinct parts, complete).
 async fn refresh_multipart(tx: &Tx<'_>, message_id: i64, now: SystemTime) -> Db<(u8, bool)> {
-    let parts: Vec<(i64, i64, String, Option<i64>)> = tx
+    // A number that does not fit a part number (none does over 255) matches no part: 0.
+    let parts: Vec<(u8, u8, String, Option<i64>)> = tx
         .query(
             "SELECT seq, total, text, sim_slot FROM message_parts
              WHERE message_id = $1 AND direction = 'inbound' ORDER BY seq, id",
@@ -537,39 +484,16 @@ async fn refresh_multipart(tx: &Tx<'_>, message_id: i64, now: SystemTime) -> Db<
         )
         .await?
         .iter()
-        .map(|row| (row.get(0), row.get(1), row.get(2), row.get(3)))
+        .map(|row| {
+            (
+                u8::try_from(row.get::<_, i64>(0)).unwrap_or(0),
+                u8::try_from(row.get::<_, i64>(1)).unwrap_or(u8::MAX),
+                row.get(2),
+                row.get(3),
+            )
+        })
         .collect();
-    let total = parts
-        .iter()
-        .map(|p| u8::try_from(p.1).unwrap_or(u8::MAX))
-        .max()
-        .unwrap_or(1);
-    let mut content = String::new();
-    let mut missing = Vec::new();
-    let mut have: u8 = 0;
-    for seq in 1..=total {
-        // The first copy of a part number wins; later copies are network duplicates.
-        match parts.iter().find(|p| p.0 == i64::from(seq)) {
-            Some(part) => {
-                have += 1;
-                content.push_str(&part.2);
-            }
-            None => {
-                missing.push(seq.to_string());
-                if !content.ends_with(GAP) {
-                    content.push_str(GAP);
-                }
-            }
-        }
-    }
-    let complete = missing.is_empty();
-    let reason = (!complete).then(|| {
-        format!(
-            "incomplete: part(s) {} of {total} did not arrive before the multipart timeout",
-            missing.join(", ")
-        )
-    });
-    let modem_index = parts.iter().find_map(|p| p.3);
+    let joined = reassembly::join(&parts);
     tx.execute(
         "UPDATE messages SET content = $2, parts_total = $3, parts_received = $4,
              incomplete = $5, reason = $6, modem_index = $7, updated_at = $8,
@@ -577,17 +501,17 @@ async fn refresh_multipart(tx: &Tx<'_>, message_id: i64, now: SystemTime) -> Db<
          WHERE id = $1",
         &[
             &message_id,
-            &content,
-            &i64::from(total),
-            &i64::from(have),
-            &!complete,
-            &reason,
-            &modem_index,
+            &joined.content,
+            &i64::from(joined.total),
+            &i64::from(joined.have),
+            &!joined.complete,
+            &joined.reason,
+            &joined.modem_index,
             &now,
         ],
     )
     .await?;
-    Ok((have, complete))
+    Ok((joined.have, joined.complete))
 }
 
 /// Stores every group whose first part arrived at or before `older_than` as an incomplete

@@ -17,30 +17,14 @@ use jiff::Timestamp;
 use serde_json::json;
 
 use super::{Db, Postgres, Tx, at, event, status_of};
+use crate::claim::{self, Budget, Route, Verdict};
 use crate::error::StoreError;
 use crate::model::{
     ClaimRequest, Claimed, DuplicateFound, NewOutbound, OutboundJob, PartSending, Recovered, Retry,
     SentPart,
 };
-use crate::policy::{Held, Strategy, estimate, limit, normalize_recipient, too_many_parts};
-use crate::sqlite::outbound::human_duration;
+use crate::policy::Strategy;
 use crate::types::{MessageId, ModemId, Status, normalize_number};
-
-const DAY: Duration = Duration::from_secs(24 * 3600);
-
-fn shift(t: Timestamp, d: Duration, forward: bool) -> Timestamp {
-    let d = jiff::SignedDuration::try_from(d).unwrap_or(jiff::SignedDuration::MAX);
-    let shifted = if forward {
-        t.checked_add(d)
-    } else {
-        t.checked_sub(d)
-    };
-    shifted.unwrap_or(if forward {
-        Timestamp::MAX
-    } else {
-        Timestamp::MIN
-    })
-}
 
 /// Inserts a `queued` row.
 pub(crate) async fn queue(tx: &Tx<'_>, new: &NewOutbound, now: Timestamp) -> Db<MessageId> {
@@ -104,19 +88,6 @@ struct Candidate {
     next_attempt_at: Option<SystemTime>,
 }
 
-/// What the claim decided for one row (as in the SQLite backend).
-enum Verdict {
-    Finish(Status, String),
-    Hold {
-        held_by: &'static str,
-        until: Option<Timestamp>,
-        reason: String,
-    },
-    Skip,
-    Duplicate(i64),
-    Send(String),
-}
-
 /// Rows still queued past their expiry become `expired`. Locked rows (another node is
 /// claiming them) are left for the next claim.
 async fn expire_due(
@@ -147,15 +118,7 @@ async fn expire_due(
     for row in rows {
         let id: i64 = row.get(0);
         let deadline = super::sql_time(row.get(1));
-        let why = if row.get::<_, bool>(2) {
-            "its expires_at"
-        } else {
-            "outbound.default_ttl after it became due"
-        };
-        let reason = format!(
-            "expired: still queued at {deadline} UTC ({why}), so it was not sent late; \
-             `conductor requeue {id}` sends it anyway"
-        );
+        let reason = claim::expiry_reason(id, deadline.as_str(), row.get(2));
         finish(tx, id, Status::Expired, Some(&reason), now).await?;
         event(
             tx,
@@ -243,59 +206,29 @@ pub(crate) async fn claim(db: &Postgres, tx: &Tx<'_>, req: &ClaimRequest) -> Db<
     if candidates.is_empty() {
         return Ok(claimed);
     }
-    let mut room: HashMap<&str, usize> = req
-        .ready_modems
-        .iter()
-        .map(|m| (m.as_str(), policy.room.get(m).copied().unwrap_or(req.limit)))
-        .collect();
-    // Modems another live node holds: room 0 here, so a row pinned to one is skipped (that
-    // node sends it) instead of being held as "modem not ready".
-    for modem in &fence.elsewhere {
-        room.entry(modem.as_str()).or_insert(0);
-    }
-    let mut total_room: usize = room.values().sum::<usize>().min(req.limit);
-    let mut rotation = db.rotation.fetch_add(1, Ordering::Relaxed);
-    let mut used_today = if policy.routing.strategy == Strategy::LeastUsed {
+    // Modems another live node holds get room 0, so a row pinned to one is skipped (that node
+    // sends it) instead of being held as "modem not ready".
+    let used_today = if policy.routing.strategy == Strategy::LeastUsed {
         parts_last_day(tx, req.now).await?
     } else {
         HashMap::new()
     };
-    let window = req.duplicate_window.filter(|w| !w.is_zero());
+    let mut budget = Budget::new(req, &fence.elsewhere, used_today);
+    let mut rotation = db.rotation.fetch_add(1, Ordering::Relaxed);
     for mut cand in candidates {
-        if total_room == 0 {
+        if budget.exhausted() {
             break;
         }
-        let unusable = if cand.to.trim().is_empty() {
-            Some("no recipient: phone_number is empty".to_owned())
-        } else if cand.text.trim().is_empty() {
-            Some("no text: content is empty, nothing to send".to_owned())
-        } else {
-            None
-        };
-        let verdict = match unusable {
+        let verdict = match claim::unusable(&cand.to, &cand.text) {
             Some(reason) => Verdict::Finish(Status::Failed, reason),
-            None => {
-                decide(
-                    tx,
-                    req,
-                    &mut cand,
-                    window,
-                    &room,
-                    &mut rotation,
-                    &used_today,
-                )
-                .await?
-            }
+            None => decide(tx, req, &mut cand, &budget, &mut rotation).await?,
         };
         match verdict {
             Verdict::Finish(status, reason) => {
                 finish(tx, cand.id, status, Some(&reason), now).await?;
                 let detail = json!({ "reason": reason });
                 event(tx, now, status.as_str(), Some(cand.id), None, Some(detail)).await?;
-                match status {
-                    Status::Blocked => claimed.blocked.push((MessageId(cand.id), reason)),
-                    _ => claimed.failed.push((MessageId(cand.id), reason)),
-                }
+                claim::record_finished(&mut claimed, cand.id, status, reason);
             }
             Verdict::Hold {
                 held_by,
@@ -303,12 +236,7 @@ pub(crate) async fn claim(db: &Postgres, tx: &Tx<'_>, req: &ClaimRequest) -> Db<
                 reason,
             } => {
                 hold(tx, &cand, held_by, until, &reason, now).await?;
-                claimed.held.push(Held {
-                    id: MessageId(cand.id),
-                    held_by: held_by.to_owned(),
-                    until,
-                    reason,
-                });
+                claim::record_held(&mut claimed, cand.id, held_by, until, reason);
             }
             Verdict::Skip => {}
             Verdict::Duplicate(earlier) => claimed.duplicates.push(DuplicateFound {
@@ -316,11 +244,7 @@ pub(crate) async fn claim(db: &Postgres, tx: &Tx<'_>, req: &ClaimRequest) -> Db<
                 earlier: MessageId(earlier),
             }),
             Verdict::Send(modem) => {
-                if let Some(n) = room.get_mut(modem.as_str()) {
-                    *n = n.saturating_sub(1);
-                }
-                total_room = total_room.saturating_sub(1);
-                *used_today.entry(modem.clone()).or_insert(0) += 1;
+                budget.take(&modem);
                 claimed.jobs.push(start(tx, cand, modem, now).await?);
             }
         }
@@ -328,53 +252,43 @@ pub(crate) async fn claim(db: &Postgres, tx: &Tx<'_>, req: &ClaimRequest) -> Db<
     Ok(claimed)
 }
 
-/// Applies the policy to one usable row (see `crate::sqlite::outbound::decide`).
+/// Applies the policy to one usable row, in the order of [`crate::claim`]'s steps (as the
+/// SQLite backend does); a duplicate is recorded here.
 async fn decide(
     tx: &Tx<'_>,
     req: &ClaimRequest,
     cand: &mut Candidate,
-    window: Option<Duration>,
-    room: &HashMap<&str, usize>,
+    budget: &Budget<'_>,
     rotation: &mut usize,
-    used_today: &HashMap<String, u64>,
 ) -> Db<Verdict> {
     let policy = &req.policy;
     let now = at(req.now);
-    let to = match &policy.numbers {
-        None => cand.to.clone(),
-        Some(numbers) => match normalize_recipient(&cand.to, numbers) {
-            Ok(to) => to,
-            Err(e) => return Ok(Verdict::Finish(Status::Failed, e.to_string())),
-        },
-    };
-    if normalize_number(&to) != normalize_number(&cand.to) {
-        tx.execute(
-            "UPDATE messages SET phone_number = $2, updated_at = $3, revision = revision + 1
-             WHERE id = $1",
-            &[&cand.id, &to, &now],
-        )
-        .await?;
-        event(
-            tx,
-            now,
-            "number_normalized",
-            Some(cand.id),
-            None,
-            Some(json!({ "from": cand.to, "to": to })),
-        )
-        .await?;
-        cand.to = to;
+    match claim::normalized(policy, &cand.to) {
+        Err(verdict) => return Ok(verdict),
+        Ok(None) => {}
+        Ok(Some(to)) => {
+            tx.execute(
+                "UPDATE messages SET phone_number = $2, updated_at = $3, revision = revision + 1
+                 WHERE id = $1",
+                &[&cand.id, &to, &now],
+            )
+            .await?;
+            event(
+                tx,
+                now,
+                "number_normalized",
+                Some(cand.id),
+                None,
+                Some(json!({ "from": cand.to, "to": to })),
+            )
+            .await?;
+            cand.to = to;
+        }
     }
-    let estimate = match estimate(&cand.text, policy.transliterate) {
+    let estimate = match claim::size(policy, &cand.text) {
         Ok(e) => e,
-        Err(e) => return Ok(Verdict::Finish(Status::Failed, e)),
+        Err(verdict) => return Ok(verdict),
     };
-    if let Some(refusal) = policy
-        .max_parts
-        .and_then(|max| too_many_parts(&estimate, max))
-    {
-        return Ok(Verdict::Finish(Status::Failed, refusal));
-    }
     let key = normalize_number(&cand.to);
     if !cand.transactional
         && let Some(row) = tx
@@ -385,28 +299,12 @@ async fn decide(
             .await?
     {
         let source: String = row.get(0);
-        let why: Option<String> = row.get(1);
-        let how = match (source.as_str(), why) {
-            ("inbound", Some(keyword)) => format!("answered {keyword:?}"),
-            (_, Some(note)) => format!("blocked by {source}: {note}"),
-            (_, None) => format!("blocked by {source}"),
-        };
-        return Ok(Verdict::Finish(
-            Status::Blocked,
-            format!(
-                "{key} is on the block list ({how}); not sent. Mark the row transactional to \
-                 send it anyway, or `conductor block remove {key}`"
-            ),
-        ));
+        return Ok(claim::blocked(&key, &source, row.get(1)));
     }
-    if let Some(window) = window
-        .filter(|_| !cand.allow_duplicate && !req.duplicate_exempt_sources.contains(&cand.source))
+    if let Some(window) = claim::duplicate_window(req, cand.allow_duplicate, &cand.source)
         && let Some(earlier) = earlier_duplicate(tx, cand, window).await?
     {
-        let reason = format!(
-            "duplicate of message #{earlier}: same recipient and text within {}",
-            human_duration(window)
-        );
+        let reason = claim::duplicate_reason(earlier, window);
         finish(tx, cand.id, Status::Duplicate, Some(&reason), now).await?;
         event(
             tx,
@@ -419,17 +317,8 @@ async fn decide(
         .await?;
         return Ok(Verdict::Duplicate(earlier));
     }
-    if !cand.transactional
-        && let Some(until) = policy.quiet_until
-    {
-        return Ok(Verdict::Hold {
-            held_by: limit::QUIET_HOURS,
-            until: Some(until),
-            reason: format!(
-                "waiting: quiet hours (outbound.quiet_hours) until {} UTC",
-                crate::types::sql_time(until)
-            ),
-        });
+    if let Some(verdict) = claim::quiet_hours(policy, cand.transactional) {
+        return Ok(verdict);
     }
     // Per recipient, over every modem (and every node).
     if let Some(max) = policy.recipient_per_hour
@@ -443,7 +332,7 @@ async fn decide(
         )
         .await?
     {
-        return Ok(hold_for(over));
+        return Ok(claim::hold_for(over));
     }
     let pinned: Option<String> = tx
         .query_opt(
@@ -457,107 +346,48 @@ async fn decide(
         .map(|row| row.get(0))
         .or_else(|| cand.modem.clone());
     if let Some(modem) = pinned {
-        return Ok(match room.get(modem.as_str()) {
-            None => Verdict::Hold {
-                held_by: limit::MODEM_NOT_READY,
-                until: None,
-                reason: format!(
-                    "waiting for modem {modem}, which cannot send now (down, not registered, or \
-                     not configured); it goes when that modem is ready"
-                ),
-            },
-            Some(0) => Verdict::Skip,
-            Some(_) => {
-                match super::policy::modem_over(tx, policy, &modem, &key, estimate.parts, req.now)
-                    .await?
-                {
-                    Some(over) => hold_for(over),
-                    None => Verdict::Send(modem),
-                }
-            }
-        });
-    }
-    let mut order: Vec<String> = Vec::new();
-    if policy.routing.sticky
-        && let Some(row) = tx
-            .query_opt(
-                "SELECT CASE direction WHEN 'inbound' THEN modem_id ELSE sending_modem END
-                 FROM messages
-                 WHERE number_key = $1
-                   AND ((direction = 'inbound' AND modem_id IS NOT NULL)
-                     OR (direction = 'outbound' AND sending_modem IS NOT NULL
-                         AND status IN ('sending', 'sent', 'delivered')))
-                 ORDER BY id DESC LIMIT 1",
-                &[&key],
-            )
-            .await?
-    {
-        order.push(row.get(0));
-    }
-    if let Some(rule) = policy
-        .routing
-        .prefixes
-        .iter()
-        .filter(|r| key.starts_with(r.prefix.as_str()))
-        .max_by_key(|r| r.prefix.len())
-    {
-        order.push(rule.modem.0.clone());
-    }
-    let n = req.ready_modems.len();
-    let mut ready: Vec<&ModemId> = (0..n)
-        .map(|i| &req.ready_modems[(*rotation + i) % n])
-        .collect();
-    if policy.routing.strategy == Strategy::LeastUsed {
-        ready.sort_by_key(|m| used_today.get(m.as_str()).copied().unwrap_or(0));
-    }
-    order.extend(ready.into_iter().map(|m| m.0.clone()));
-    // A modem over a limit is passed over; when every ready modem is, the row waits for the
-    // one that frees first (unless a modem merely had no room left in this claim).
-    let mut busy = false;
-    let mut earliest: Option<crate::sqlite::policy::Over> = None;
-    for modem in order {
-        match room.get(modem.as_str()) {
-            None => continue,
-            Some(0) => {
-                busy = true;
-                continue;
-            }
-            Some(_) => {}
+        if let Err(verdict) = claim::pinned(budget, &modem) {
+            return Ok(verdict);
         }
+        let over =
+            super::policy::modem_over(tx, policy, &modem, &key, estimate.parts, req.now).await?;
+        return Ok(claim::pinned_send(modem, over));
+    }
+    let last = if policy.routing.sticky {
+        tx.query_opt(
+            "SELECT CASE direction WHEN 'inbound' THEN modem_id ELSE sending_modem END
+             FROM messages
+             WHERE number_key = $1
+               AND ((direction = 'inbound' AND modem_id IS NOT NULL)
+                 OR (direction = 'outbound' AND sending_modem IS NOT NULL
+                     AND status IN ('sending', 'sent', 'delivered')))
+             ORDER BY id DESC LIMIT 1",
+            &[&key],
+        )
+        .await?
+        .map(|row| row.get(0))
+    } else {
+        None
+    };
+    let mut route = Route::new(req, &key, last, *rotation, budget);
+    while let Some(modem) = route.next(budget) {
         match super::policy::modem_over(tx, policy, &modem, &key, estimate.parts, req.now).await? {
             None => {
                 *rotation = rotation.wrapping_add(1);
                 return Ok(Verdict::Send(modem));
             }
-            Some(over) => {
-                if earliest.as_ref().is_none_or(|e| over.until < e.until) {
-                    earliest = Some(over);
-                }
-            }
+            Some(over) => route.over(over),
         }
     }
-    Ok(match (busy, earliest) {
-        (true, _) | (false, None) => Verdict::Skip,
-        (false, Some(over)) => hold_for(over),
-    })
-}
-
-/// The hold for a limit that is over (as the SQLite backend words it).
-fn hold_for(over: crate::sqlite::policy::Over) -> Verdict {
-    Verdict::Hold {
-        held_by: over.limit,
-        until: Some(over.until),
-        reason: format!(
-            "waiting: {}; it goes at {} UTC when the window frees",
-            over.detail,
-            crate::types::sql_time(over.until)
-        ),
-    }
+    Ok(route.exhausted())
 }
 
 /// Parts each modem sent in the last 24 hours (least-used routing).
 async fn parts_last_day(tx: &Tx<'_>, now: Timestamp) -> Db<HashMap<String, u64>> {
-    let cutoff = at(shift(now, DAY, false));
+    let cutoff = at(crate::sqlite::policy::minus(
+        now,
+        crate::sqlite::policy::DAY,
+    ));
     let rows = tx
         .query(
             "SELECT modem_id, count(*) FROM message_parts
@@ -668,7 +498,7 @@ async fn start(tx: &Tx<'_>, cand: Candidate, modem: String, now: SystemTime) -> 
 /// The latest earlier row with the same recipient and text inside the window.
 async fn earlier_duplicate(tx: &Tx<'_>, cand: &Candidate, window: Duration) -> Db<Option<i64>> {
     let created = Timestamp::try_from(cand.created_at).unwrap_or(Timestamp::UNIX_EPOCH);
-    let cutoff = at(shift(created, window, false));
+    let cutoff = at(claim::duplicate_cutoff(created, window).unwrap_or(Timestamp::MIN));
     Ok(tx
         .query_opt(
             "SELECT id FROM messages

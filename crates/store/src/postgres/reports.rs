@@ -1,20 +1,12 @@
 //! Status reports on PostgreSQL: recorded always, matched to the part they report on when
-//! possible. A port of `crate::sqlite::reports` (see there for the matching rules).
+//! possible. A port of `crate::sqlite::reports` (the matching rules are in `crate::reports`).
 
 use serde_json::json;
 
 use super::outbound::settle;
 use super::{Db, Tx, at, event, status_of};
-use crate::model::{ReportCategory, ReportOutcome, StatusReportIn};
-use crate::types::{MessageId, normalize_number};
-
-/// Digits compared when the recipient's two forms differ (national vs international).
-const SUFFIX_DIGITS: usize = 9;
-
-fn digits_suffix(number: &str) -> Option<String> {
-    let digits: Vec<char> = number.chars().filter(char::is_ascii_digit).collect();
-    (digits.len() >= SUFFIX_DIGITS).then(|| digits[digits.len() - SUFFIX_DIGITS..].iter().collect())
-}
+use crate::model::{ReportOutcome, StatusReportIn};
+use crate::types::MessageId;
 
 /// Records a status report and applies it to the matching part and message.
 pub(crate) async fn record(tx: &Tx<'_>, report: &StatusReportIn) -> Db<ReportOutcome> {
@@ -45,7 +37,6 @@ pub(crate) async fn record(tx: &Tx<'_>, report: &StatusReportIn) -> Db<ReportOut
         });
     }
 
-    let key = normalize_number(&report.recipient);
     // Locked, so a report and a retry of the same part on another node apply in turn.
     let candidates: Vec<(i64, i64, i64, Option<String>)> = tx
         .query(
@@ -59,15 +50,7 @@ pub(crate) async fn record(tx: &Tx<'_>, report: &StatusReportIn) -> Db<ReportOut
         .iter()
         .map(|row| (row.get(0), row.get(1), row.get(2), row.get(3)))
         .collect();
-    let exact = candidates
-        .iter()
-        .find(|c| c.3.as_deref() == Some(key.as_str()));
-    let matched = exact.or_else(|| {
-        let suffix = digits_suffix(&key)?;
-        candidates
-            .iter()
-            .find(|c| c.3.as_deref().and_then(digits_suffix).as_deref() == Some(suffix.as_str()))
-    });
+    let matched = crate::reports::matching(&candidates, &report.recipient);
     let report_id: i64 = tx
         .query_one(
             "INSERT INTO delivery_reports (received_at, modem_id, message_ref, recipient,
@@ -115,21 +98,7 @@ pub(crate) async fn record(tx: &Tx<'_>, report: &StatusReportIn) -> Db<ReportOut
             message_status: None,
         });
     };
-    let description = report
-        .description
-        .clone()
-        .unwrap_or_else(|| report.category.as_str().to_owned());
-    let (state, reason) = match report.category {
-        ReportCategory::Pending => ("sent", None),
-        ReportCategory::Delivered => ("delivered", None),
-        ReportCategory::Failed => (
-            "failed",
-            Some(format!(
-                "not delivered: {description} (status report TP-ST 0x{:02X}, part {seq})",
-                report.status_code
-            )),
-        ),
-    };
+    let (state, reason, description) = crate::reports::applied(report, seq);
     tx.execute(
         "UPDATE message_parts SET state = $2, report_status = $3, reported_at = $4,
              reason = coalesce($5, reason), updated_at = $4

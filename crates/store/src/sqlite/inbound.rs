@@ -20,10 +20,8 @@ use crate::model::{
     DeletePolicy, InboundPart, InboundSms, PartOutcome, SimCopy, SimCopyKind, Stored, StoredPart,
     UndecodablePdu,
 };
-use crate::types::{MessageId, ModemId, normalize_number, parse_sql_time, sql_time};
-
-/// Marks where missing parts were in the text of an incomplete message.
-const GAP: &str = "[…]";
+use crate::reassembly::{self, Arrival};
+use crate::types::{MessageId, ModemId, parse_sql_time, sql_time};
 
 /// The `messages.timestamp` of an inbound message: the SMSC time stamp in UTC when it parses,
 /// else the time it was read.
@@ -196,14 +194,6 @@ pub(crate) fn store_undecodable(c: &Connection, pdu: &UndecodablePdu) -> Db<Stor
     })
 }
 
-/// The parts of one long message share this key while they are reassembled.
-fn group_key(modem: &ModemId, sender: &str, reference: u16, bits: u8, total: u8) -> String {
-    format!(
-        "{modem}|{}|{bits}|{reference}|{total}",
-        normalize_number(sender)
-    )
-}
-
 /// Stores one part of a long message and reassembles it when it is complete.
 pub(crate) fn store_part(
     c: &Connection,
@@ -211,16 +201,7 @@ pub(crate) fn store_part(
     late_part_window: Duration,
 ) -> Db<StoredPart> {
     let concat = part.concat;
-    if concat.total == 0 || concat.seq == 0 || concat.seq > concat.total {
-        return Err(StoreError::InvalidInput {
-            field: "concat",
-            reason: format!(
-                "part {} of {} is not a valid part number",
-                concat.seq, concat.total
-            ),
-        }
-        .into());
-    }
+    reassembly::check_part_number(concat)?;
     if let Some(message_id) = known_fingerprint(c, &part.sms.fingerprint)? {
         return Ok(StoredPart {
             outcome: PartOutcome::Duplicate {
@@ -230,13 +211,7 @@ pub(crate) fn store_part(
         });
     }
     let sms = &part.sms;
-    let key = group_key(
-        &sms.modem_id,
-        &sms.sender,
-        concat.reference,
-        concat.ref_bits,
-        concat.total,
-    );
+    let key = reassembly::group_key(part);
     let concat_info = Some((concat.reference, concat.ref_bits));
 
     // Parts of this group still waiting, and the text of this part number among them.
@@ -254,21 +229,12 @@ pub(crate) fn store_part(
         })?;
 
     let mut flushed = None;
-    match same_seq {
-        // The same part number again with another text: the reference wrapped and a new
-        // message reuses it while the old one still waits. Store the old one as incomplete.
-        Some(text) if text != sms.text => {
+    match reassembly::arrival(waiting, same_seq.as_deref(), &sms.text) {
+        Arrival::FlushWaiting => {
             flushed = Some(MessageId(assemble(c, &key, &sql_time(sms.received_at))?));
         }
-        // A second copy of a waiting part (the network repeated it): it joins the group so its
-        // SIM copy is deleted with the message; the first copy's text is used.
-        Some(_) => {}
-        // A part the waiting group lacks joins it.
-        None if waiting > 0 => {}
-        // No group waits: a part whose group was already stored as incomplete completes that
-        // row, if it is recent enough to belong to it (an old row with the same key is
-        // another message whose reference wrapped).
-        None => {
+        Arrival::Join => {}
+        Arrival::Late => {
             if let Some(stored) = add_late_part(c, part, &key, late_part_window)? {
                 return Ok(stored);
             }
@@ -311,11 +277,7 @@ fn add_late_part(
     late_part_window: Duration,
 ) -> Db<Option<StoredPart>> {
     let (sms, concat) = (&part.sms, part.concat);
-    let window =
-        jiff::SignedDuration::try_from(late_part_window).unwrap_or(jiff::SignedDuration::MAX);
-    let cutoff = sms
-        .received_at
-        .checked_sub(window)
+    let cutoff = reassembly::late_cutoff(sms.received_at, late_part_window)
         .map(sql_time)
         .unwrap_or_default();
     let message_id: Option<i64> = c
@@ -345,31 +307,16 @@ fn add_late_part(
         Some(key),
     )?;
     let (have, complete) = refresh_multipart(c, message_id, &now)?;
+    let (stored, what) = reassembly::late_outcome(message_id, have, complete, concat);
     event(
         c,
         &now,
-        if complete {
-            "completed_late"
-        } else {
-            "part_added_late"
-        },
+        what,
         Some(message_id),
         Some(sms.modem_id.as_str()),
         Some(json!({ "seq": concat.seq, "total": concat.total })),
     )?;
-    let id = MessageId(message_id);
-    Ok(Some(StoredPart {
-        outcome: if complete {
-            PartOutcome::CompletedLate { id }
-        } else {
-            PartOutcome::AddedLate {
-                id,
-                have,
-                total: concat.total,
-            }
-        },
-        flushed: None,
-    }))
+    Ok(Some(stored))
 }
 
 /// Turns the waiting parts of group `key` into one `messages` row (complete or not).
@@ -432,11 +379,7 @@ fn assemble(c: &Connection, key: &str, now: &str) -> Db<i64> {
     event(
         c,
         now,
-        if complete {
-            "received"
-        } else {
-            "received_incomplete"
-        },
+        reassembly::assembled_event(complete),
         Some(id),
         modem.as_deref(),
         Some(json!({ "parts": have, "total": total })),
@@ -456,33 +399,7 @@ fn refresh_multipart(c: &Connection, message_id: i64, now: &str) -> Db<(u8, bool
             Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
         })?
         .collect::<Result<_, _>>()?;
-    let total = parts.iter().map(|p| p.1).max().unwrap_or(1);
-    let mut content = String::new();
-    let mut missing = Vec::new();
-    let mut have: u8 = 0;
-    for seq in 1..=total {
-        // The first copy of a part number wins; later copies are network duplicates.
-        match parts.iter().find(|p| p.0 == seq) {
-            Some(part) => {
-                have += 1;
-                content.push_str(&part.2);
-            }
-            None => {
-                missing.push(seq.to_string());
-                if !content.ends_with(GAP) {
-                    content.push_str(GAP);
-                }
-            }
-        }
-    }
-    let complete = missing.is_empty();
-    let reason = (!complete).then(|| {
-        format!(
-            "incomplete: part(s) {} of {total} did not arrive before the multipart timeout",
-            missing.join(", ")
-        )
-    });
-    let modem_index = parts.iter().find_map(|p| p.3);
+    let joined = reassembly::join(&parts);
     c.prepare_cached(
         "UPDATE messages SET content = ?2, parts_total = ?3, parts_received = ?4,
              incomplete = ?5, reason = ?6, modem_index = ?7, updated_at = ?8,
@@ -491,15 +408,15 @@ fn refresh_multipart(c: &Connection, message_id: i64, now: &str) -> Db<(u8, bool
     )?
     .execute(rusqlite::params![
         message_id,
-        content,
-        total,
-        have,
-        !complete,
-        reason,
-        modem_index,
+        joined.content,
+        joined.total,
+        joined.have,
+        !joined.complete,
+        joined.reason,
+        joined.modem_index,
         now
     ])?;
-    Ok((have, complete))
+    Ok((joined.have, joined.complete))
 }
 
 /// Stores every group whose first part arrived at or before `older_than` as an incomplete

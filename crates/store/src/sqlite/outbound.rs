@@ -14,23 +14,14 @@ use rusqlite::{Connection, OptionalExtension};
 use serde_json::json;
 
 use super::{Db, Sqlite, event, status_of};
+use crate::claim::{self, Budget, Route, Verdict};
 use crate::error::StoreError;
 use crate::model::{
     ClaimRequest, Claimed, DuplicateFound, NewOutbound, OutboundJob, PartSending, Recovered, Retry,
     SentPart,
 };
-use crate::policy::{Held, Strategy, estimate, limit, normalize_recipient, too_many_parts};
+use crate::policy::Strategy;
 use crate::types::{MessageId, ModemId, Status, normalize_number, parse_sql_time, sql_time};
-
-/// "10 min", "90 s": a window as people write it.
-pub(crate) fn human_duration(d: Duration) -> String {
-    let secs = d.as_secs();
-    if secs >= 60 && secs.is_multiple_of(60) {
-        format!("{} min", secs / 60)
-    } else {
-        format!("{secs} s")
-    }
-}
 
 /// Inserts a `queued` row.
 pub(crate) fn queue(c: &Connection, new: &NewOutbound, now: Timestamp) -> Db<MessageId> {
@@ -92,24 +83,6 @@ struct Candidate {
     next_attempt_at: Option<String>,
 }
 
-/// What the claim decided for one row.
-enum Verdict {
-    /// Ends here with this status and reason.
-    Finish(Status, String),
-    /// Stays queued: held back until `until` (None: until its modem is back).
-    Hold {
-        held_by: &'static str,
-        until: Option<Timestamp>,
-        reason: String,
-    },
-    /// Stays queued silently: its modem has no room in this claim.
-    Skip,
-    /// Marked `duplicate` of this earlier row (already recorded).
-    Duplicate(i64),
-    /// Goes out through this modem.
-    Send(String),
-}
-
 /// Rows still queued past their expiry become `expired` (also rows held back or scheduled:
 /// going out late is what expiry prevents).
 fn expire_due(c: &Connection, req: &ClaimRequest, now: &str, claimed: &mut Claimed) -> Db<()> {
@@ -134,15 +107,7 @@ fn expire_due(c: &Connection, req: &ClaimRequest, now: &str, claimed: &mut Claim
         })?
         .collect::<Result<_, _>>()?;
     for (id, at, explicit) in rows {
-        let why = if explicit {
-            "its expires_at"
-        } else {
-            "outbound.default_ttl after it became due"
-        };
-        let reason = format!(
-            "expired: still queued at {at} UTC ({why}), so it was not sent late; `conductor \
-             requeue {id}` sends it anyway"
-        );
+        let reason = claim::expiry_reason(id, &at, explicit);
         finish(c, id, Status::Expired, Some(&reason), now)?;
         event(
             c,
@@ -220,57 +185,40 @@ pub(crate) fn claim(db: &Sqlite, c: &Connection, req: &ClaimRequest) -> Db<Claim
         return Ok(claimed);
     }
 
-    // Room per ready modem in this claim.
-    let mut room: HashMap<&str, usize> = req
-        .ready_modems
-        .iter()
-        .map(|m| {
-            let n = policy.room.get(m).copied().unwrap_or(req.limit);
-            (m.as_str(), n)
-        })
-        .collect();
-    let mut total_room: usize = room.values().sum::<usize>().min(req.limit);
-    let mut rotation = db.rotation.fetch_add(1, Ordering::Relaxed);
-    let mut used_today = if policy.routing.strategy == Strategy::LeastUsed {
+    let used_today = if policy.routing.strategy == Strategy::LeastUsed {
         super::policy::parts_last_day(c, req.now)?
     } else {
         HashMap::new()
     };
-    let window = req.duplicate_window.filter(|w| !w.is_zero());
+    let mut budget = Budget::new(req, &[], used_today);
+    let mut rotation = db.rotation.fetch_add(1, Ordering::Relaxed);
 
     for mut cand in candidates {
-        if total_room == 0 {
+        if budget.exhausted() {
             break;
         }
         // Rows that cannot be sent as written fail now, with a reason a person can act on.
-        let unusable = if cand.to.trim().is_empty() {
-            Some("no recipient: phone_number is empty".to_owned())
-        } else if cand.text.trim().is_empty() {
-            // An empty SMS is legal on the air, but a row without text is almost always a
-            // template or script that lost its variable: fail it visibly instead of sending
-            // a blank message (promise 5).
-            Some("no text: content is empty, nothing to send".to_owned())
-        } else if !cand.send_at_readable {
-            Some(format!(
-                "send_at {:?} is not a time SQLite can read; write it as YYYY-MM-DD HH:MM:SS (UTC)",
-                cand.send_at.as_deref().unwrap_or_default()
-            ))
-        } else {
-            None
-        };
+        // SQLite stores `send_at` as text, so an external writer can put one there that is
+        // not a time (PostgreSQL's `timestamptz` refuses it at insert).
+        let unusable = claim::unusable(&cand.to, &cand.text).or_else(|| {
+            (!cand.send_at_readable).then(|| {
+                format!(
+                    "send_at {:?} is not a time SQLite can read; write it as YYYY-MM-DD \
+                     HH:MM:SS (UTC)",
+                    cand.send_at.as_deref().unwrap_or_default()
+                )
+            })
+        });
         let verdict = match unusable {
             Some(reason) => Verdict::Finish(Status::Failed, reason),
-            None => decide(c, req, &mut cand, window, &room, &mut rotation, &used_today)?,
+            None => decide(c, req, &mut cand, &budget, &mut rotation)?,
         };
         match verdict {
             Verdict::Finish(status, reason) => {
                 finish(c, cand.id, status, Some(&reason), &now)?;
                 let detail = json!({ "reason": reason });
                 event(c, &now, status.as_str(), Some(cand.id), None, Some(detail))?;
-                match status {
-                    Status::Blocked => claimed.blocked.push((MessageId(cand.id), reason)),
-                    _ => claimed.failed.push((MessageId(cand.id), reason)),
-                }
+                claim::record_finished(&mut claimed, cand.id, status, reason);
             }
             Verdict::Hold {
                 held_by,
@@ -278,12 +226,7 @@ pub(crate) fn claim(db: &Sqlite, c: &Connection, req: &ClaimRequest) -> Db<Claim
                 reason,
             } => {
                 hold(c, &cand, held_by, until, &reason, &now)?;
-                claimed.held.push(Held {
-                    id: MessageId(cand.id),
-                    held_by: held_by.to_owned(),
-                    until,
-                    reason,
-                });
+                claim::record_held(&mut claimed, cand.id, held_by, until, reason);
             }
             Verdict::Skip => {}
             Verdict::Duplicate(earlier) => {
@@ -293,15 +236,7 @@ pub(crate) fn claim(db: &Sqlite, c: &Connection, req: &ClaimRequest) -> Db<Claim
                 });
             }
             Verdict::Send(modem) => {
-                if let Some(n) = room.get_mut(modem.as_str()) {
-                    *n = n.saturating_sub(1);
-                }
-                total_room = total_room.saturating_sub(1);
-                if let Some(n) = used_today.get_mut(&modem) {
-                    *n += 1;
-                } else {
-                    used_today.insert(modem.clone(), 1);
-                }
+                budget.take(&modem);
                 let job = start(c, cand, modem, &now)?;
                 claimed.jobs.push(job);
             }
@@ -310,83 +245,52 @@ pub(crate) fn claim(db: &Sqlite, c: &Connection, req: &ClaimRequest) -> Db<Claim
     Ok(claimed)
 }
 
-/// Applies the policy to one usable row (see [`Verdict`]); a duplicate is recorded here.
+/// Applies the policy to one usable row, in the order of [`crate::claim`]'s steps; a
+/// duplicate is recorded here.
 fn decide(
     c: &Connection,
     req: &ClaimRequest,
     cand: &mut Candidate,
-    window: Option<Duration>,
-    room: &HashMap<&str, usize>,
+    budget: &Budget<'_>,
     rotation: &mut usize,
-    used_today: &HashMap<String, u64>,
 ) -> Db<Verdict> {
     let policy = &req.policy;
     let now = sql_time(req.now);
-    // Numbers: international form. Written back when its key differs from the row's
-    // `number_key` (a national number gets its country code), so duplicate detection, status
-    // reports and the block list compare one spelling; the original goes to the event log. A
-    // number that differs only in punctuation keeps the writer's spelling: its key is the same.
-    let to = match &policy.numbers {
-        None => cand.to.clone(),
-        Some(numbers) => match normalize_recipient(&cand.to, numbers) {
-            Ok(to) => to,
-            Err(e) => return Ok(Verdict::Finish(Status::Failed, e.to_string())),
-        },
-    };
-    if normalize_number(&to) != normalize_number(&cand.to) {
-        c.prepare_cached(
-            "UPDATE messages SET phone_number = ?2, updated_at = ?3, revision = revision + 1
-             WHERE id = ?1",
-        )?
-        .execute(rusqlite::params![cand.id, to, now])?;
-        event(
-            c,
-            &now,
-            "number_normalized",
-            Some(cand.id),
-            None,
-            Some(json!({ "from": cand.to, "to": to })),
-        )?;
-        cand.to = to;
+    match claim::normalized(policy, &cand.to) {
+        Err(verdict) => return Ok(verdict),
+        Ok(None) => {}
+        Ok(Some(to)) => {
+            c.prepare_cached(
+                "UPDATE messages SET phone_number = ?2, updated_at = ?3, revision = revision + 1
+                 WHERE id = ?1",
+            )?
+            .execute(rusqlite::params![cand.id, to, now])?;
+            event(
+                c,
+                &now,
+                "number_normalized",
+                Some(cand.id),
+                None,
+                Some(json!({ "from": cand.to, "to": to })),
+            )?;
+            cand.to = to;
+        }
     }
-    // Size.
-    let estimate = match estimate(&cand.text, policy.transliterate) {
+    let estimate = match claim::size(policy, &cand.text) {
         Ok(e) => e,
-        Err(e) => return Ok(Verdict::Finish(Status::Failed, e)),
+        Err(verdict) => return Ok(verdict),
     };
-    if let Some(refusal) = policy
-        .max_parts
-        .and_then(|max| too_many_parts(&estimate, max))
-    {
-        return Ok(Verdict::Finish(Status::Failed, refusal));
-    }
     let key = normalize_number(&cand.to);
     // Opt-out.
     if !cand.transactional
         && let Some((source, why)) = super::policy::blocked(c, &key)?
     {
-        let how = match (source.as_str(), why) {
-            ("inbound", Some(keyword)) => format!("answered {keyword:?}"),
-            (_, Some(note)) => format!("blocked by {source}: {note}"),
-            (_, None) => format!("blocked by {source}"),
-        };
-        return Ok(Verdict::Finish(
-            Status::Blocked,
-            format!(
-                "{key} is on the block list ({how}); not sent. Mark the row transactional to \
-                 send it anyway, or `conductor block remove {key}`"
-            ),
-        ));
+        return Ok(claim::blocked(&key, &source, why));
     }
-    // Duplicates.
-    if let Some(window) = window
-        .filter(|_| !cand.allow_duplicate && !req.duplicate_exempt_sources.contains(&cand.source))
+    if let Some(window) = claim::duplicate_window(req, cand.allow_duplicate, &cand.source)
         && let Some(earlier) = earlier_duplicate(c, cand, window, req.now)?
     {
-        let reason = format!(
-            "duplicate of message #{earlier}: same recipient and text within {}",
-            human_duration(window)
-        );
+        let reason = claim::duplicate_reason(earlier, window);
         finish(c, cand.id, Status::Duplicate, Some(&reason), &now)?;
         event(
             c,
@@ -398,18 +302,8 @@ fn decide(
         )?;
         return Ok(Verdict::Duplicate(earlier));
     }
-    // Quiet hours.
-    if !cand.transactional
-        && let Some(until) = policy.quiet_until
-    {
-        return Ok(Verdict::Hold {
-            held_by: limit::QUIET_HOURS,
-            until: Some(until),
-            reason: format!(
-                "waiting: quiet hours (outbound.quiet_hours) until {} UTC",
-                sql_time(until)
-            ),
-        });
+    if let Some(verdict) = claim::quiet_hours(policy, cand.transactional) {
+        return Ok(verdict);
     }
     // Per recipient, over every modem.
     if let Some(max) = policy.recipient_per_hour
@@ -422,7 +316,7 @@ fn decide(
             policy.transliterate,
         )?
     {
-        return Ok(hold_for(over));
+        return Ok(claim::hold_for(over));
     }
     // Parts already accepted in an earlier attempt pin the message to the modem that sent
     // them: the rest must come from the same sender number to be reassembled.
@@ -451,85 +345,28 @@ fn decide(
         }
     };
     if let Some(modem) = pinned {
-        return Ok(match room.get(modem.as_str()) {
-            None => Verdict::Hold {
-                held_by: limit::MODEM_NOT_READY,
-                until: None,
-                reason: format!(
-                    "waiting for modem {modem}, which cannot send now (down, not registered, or \
-                     not configured); it goes when that modem is ready"
-                ),
-            },
-            Some(0) => Verdict::Skip,
-            Some(_) => match check(&modem)? {
-                Some(over) => hold_for(over),
-                None => Verdict::Send(modem),
-            },
-        });
-    }
-    // Routing: sticky, then prefix rules, then the strategy.
-    let mut order: Vec<String> = Vec::new();
-    if policy.routing.sticky
-        && let Some(last) = super::policy::last_modem(c, &key)?
-    {
-        order.push(last);
-    }
-    if let Some(rule) = policy
-        .routing
-        .prefixes
-        .iter()
-        .filter(|r| key.starts_with(r.prefix.as_str()))
-        .max_by_key(|r| r.prefix.len())
-    {
-        order.push(rule.modem.0.clone());
-    }
-    let n = req.ready_modems.len();
-    let mut ready: Vec<&ModemId> = (0..n)
-        .map(|i| &req.ready_modems[(*rotation + i) % n])
-        .collect();
-    if policy.routing.strategy == Strategy::LeastUsed {
-        ready.sort_by_key(|m| used_today.get(m.as_str()).copied().unwrap_or(0));
-    }
-    order.extend(ready.into_iter().map(|m| m.0.clone()));
-    let mut busy = false;
-    let mut earliest: Option<super::policy::Over> = None;
-    for modem in order {
-        match room.get(modem.as_str()) {
-            None => continue, // not ready: skipped
-            Some(0) => {
-                busy = true;
-                continue;
-            }
-            Some(_) => {}
+        if let Err(verdict) = claim::pinned(budget, &modem) {
+            return Ok(verdict);
         }
+        let over = check(&modem)?;
+        return Ok(claim::pinned_send(modem, over));
+    }
+    let last = if policy.routing.sticky {
+        super::policy::last_modem(c, &key)?
+    } else {
+        None
+    };
+    let mut route = Route::new(req, &key, last, *rotation, budget);
+    while let Some(modem) = route.next(budget) {
         match check(&modem)? {
             None => {
                 *rotation = rotation.wrapping_add(1);
                 return Ok(Verdict::Send(modem));
             }
-            Some(over) => {
-                if earliest.as_ref().is_none_or(|e| over.until < e.until) {
-                    earliest = Some(over);
-                }
-            }
+            Some(over) => route.over(over),
         }
     }
-    Ok(match (busy, earliest) {
-        (true, _) | (false, None) => Verdict::Skip,
-        (false, Some(over)) => hold_for(over),
-    })
-}
-
-fn hold_for(over: super::policy::Over) -> Verdict {
-    Verdict::Hold {
-        held_by: over.limit,
-        until: Some(over.until),
-        reason: format!(
-            "waiting: {}; it goes at {} UTC when the window frees",
-            over.detail,
-            sql_time(over.until)
-        ),
-    }
+    Ok(route.exhausted())
 }
 
 /// Leaves a row queued with what holds it back. The row and the event log change only when
@@ -623,9 +460,7 @@ fn earlier_duplicate(
     now: Timestamp,
 ) -> Db<Option<i64>> {
     let created = parse_sql_time(&cand.created_at).unwrap_or(now);
-    let window = jiff::SignedDuration::try_from(window).unwrap_or(jiff::SignedDuration::MAX);
-    let cutoff = created
-        .checked_sub(window)
+    let cutoff = claim::duplicate_cutoff(created, window)
         .map(sql_time)
         .unwrap_or_default();
     Ok(c.prepare_cached(

@@ -1,27 +1,14 @@
 //! Status reports: recorded always, matched to the part they report on when possible.
 //!
-//! Matching (DESIGN.md "Sending"): same modem, same TP-MR, same recipient, and the most recent
-//! part that still waits for a report. TP-MR is one octet and wraps at 256, so an old part that
-//! never got its report may share the reference with a new one; preferring the newest waiting
-//! part makes the wrap harmless. The recipient is compared in normalised form
-//! ([`normalize_number`]); when no waiting part has exactly that form (a network reporting
-//! `+49171…` for a message queued as `0171…`), the last nine digits decide.
+//! The matching rules and what a report does to a part are in `crate::reports`.
 
 use rusqlite::{Connection, OptionalExtension};
 use serde_json::json;
 
 use super::outbound::settle;
 use super::{Db, event, status_of};
-use crate::model::{ReportCategory, ReportOutcome, StatusReportIn};
-use crate::types::{MessageId, normalize_number, sql_time};
-
-/// Digits compared when the recipient's two forms differ (national vs international).
-const SUFFIX_DIGITS: usize = 9;
-
-fn digits_suffix(number: &str) -> Option<String> {
-    let digits: Vec<char> = number.chars().filter(char::is_ascii_digit).collect();
-    (digits.len() >= SUFFIX_DIGITS).then(|| digits[digits.len() - SUFFIX_DIGITS..].iter().collect())
-}
+use crate::model::{ReportOutcome, StatusReportIn};
+use crate::types::{MessageId, sql_time};
 
 /// Records a status report and applies it to the matching part and message.
 pub(crate) fn record(c: &Connection, report: &StatusReportIn) -> Db<ReportOutcome> {
@@ -52,7 +39,6 @@ pub(crate) fn record(c: &Connection, report: &StatusReportIn) -> Db<ReportOutcom
         }
     }
 
-    let key = normalize_number(&report.recipient);
     let candidates: Vec<(i64, i64, u8, Option<String>)> = c
         .prepare_cached(
             "SELECT id, message_id, seq, recipient_key FROM message_parts
@@ -65,15 +51,7 @@ pub(crate) fn record(c: &Connection, report: &StatusReportIn) -> Db<ReportOutcom
             |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
         )?
         .collect::<Result<_, _>>()?;
-    let exact = candidates
-        .iter()
-        .find(|c| c.3.as_deref() == Some(key.as_str()));
-    let matched = exact.or_else(|| {
-        let suffix = digits_suffix(&key)?;
-        candidates
-            .iter()
-            .find(|c| c.3.as_deref().and_then(digits_suffix).as_deref() == Some(suffix.as_str()))
-    });
+    let matched = crate::reports::matching(&candidates, &report.recipient);
 
     c.prepare_cached(
         "INSERT INTO delivery_reports (received_at, modem_id, message_ref, recipient, status_code,
@@ -120,22 +98,7 @@ pub(crate) fn record(c: &Connection, report: &StatusReportIn) -> Db<ReportOutcom
         });
     };
 
-    let description = report
-        .description
-        .clone()
-        .unwrap_or_else(|| report.category.as_str().to_owned());
-    let (state, reason) = match report.category {
-        // Still waiting: the SC keeps trying and will report again.
-        ReportCategory::Pending => ("sent", None),
-        ReportCategory::Delivered => ("delivered", None),
-        ReportCategory::Failed => (
-            "failed",
-            Some(format!(
-                "not delivered: {description} (status report TP-ST 0x{:02X}, part {seq})",
-                report.status_code
-            )),
-        ),
-    };
+    let (state, reason, description) = crate::reports::applied(report, seq);
     c.prepare_cached(
         "UPDATE message_parts SET state = ?2, report_status = ?3, reported_at = ?4,
              reason = coalesce(?5, reason), updated_at = ?4
