@@ -146,7 +146,7 @@ pub fn run(config: Config, overrides: &config::Overrides) -> Result<()> {
     runtime.block_on(async move {
         // First: SIGHUP's default action would end a daemon that is still starting.
         let lifecycle = crate::lifecycle::Lifecycle::new();
-        let store = crate::commands::messages::open_store(&config).await?;
+        let store = open_store_waiting(&config).await?;
         tracing::info!(
             database = %config.database,
             modems = config.file.modems.len(),
@@ -209,4 +209,34 @@ pub fn run(config: Config, overrides: &config::Overrides) -> Result<()> {
         tracing::info!("stopped cleanly");
         Ok(())
     })
+}
+
+/// How long the daemon waits for a database another process keeps locked at start-up.
+const OPEN_PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The daemon's open: like [`crate::commands::messages::open_store`], but a database that
+/// another process keeps locked (a CLI command creating and migrating a new file at the same
+/// moment, an external writer's long transaction) is waited out for up to [`OPEN_PATIENCE`]
+/// instead of failing after one busy timeout: a daemon that exits then leaves every modem
+/// unserved until something restarts it, for a lock that is gone a second later.
+async fn open_store_waiting(config: &Config) -> Result<conductor_store::Store> {
+    let deadline = tokio::time::Instant::now() + OPEN_PATIENCE;
+    loop {
+        match crate::commands::messages::open_store(config).await {
+            Ok(store) => return Ok(store),
+            Err(error)
+                if tokio::time::Instant::now() < deadline
+                    && error
+                        .downcast_ref::<conductor_store::StoreError>()
+                        .is_some_and(|e| matches!(e, conductor_store::StoreError::Busy { .. })) =>
+            {
+                tracing::warn!(
+                    error = %format!("{error:#}"),
+                    "the database is locked by another process; trying again in a second"
+                );
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+            Err(error) => return Err(error),
+        }
+    }
 }

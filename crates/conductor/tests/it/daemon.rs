@@ -919,3 +919,57 @@ fn status_shows_sim_fill_show_gives_the_history_and_mark_read_deletes_the_sim_co
     let sent = shown.rfind("  sent").unwrap_or_else(|| panic!("{shown}"));
     assert!(queued < sent, "{shown}");
 }
+
+/// A new database that another process keeps write-locked while the daemon starts (a CLI
+/// command creating it at the same moment, an external writer's long transaction) is waited
+/// for: the daemon opens it once the lock is gone, instead of exiting after one busy timeout.
+#[test]
+fn a_database_locked_by_another_process_at_start_up_is_waited_out() {
+    let sim = VirtualModemProcess::start(&[]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("locked.db");
+    let config = dir.path().join("config.json");
+    crate::support::write_config(
+        &config,
+        &json!({
+            "database": {"path": db},
+            "modems": [{"id": "m1", "device": sim.device()}],
+            "http": {"listen": "127.0.0.1:0"},
+        }),
+    );
+    // An empty WAL database whose write lock we hold for longer than one busy timeout (5 s):
+    // the daemon's migrations need that lock.
+    let holder = Connection::open(&db).expect("open");
+    holder
+        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get::<_, String>(0))
+        .expect("wal");
+    holder.execute_batch("BEGIN IMMEDIATE").expect("lock");
+    let log = dir.path().join("daemon.log");
+    let mut daemon = DaemonProcess::start(&config, &log);
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(7));
+        holder.execute_batch("COMMIT").expect("unlock");
+    });
+    poll(Duration::from_secs(40), Duration::from_millis(100), || {
+        assert!(daemon.running(), "the daemon gave up: {}", daemon.log());
+        let c = Connection::open_with_flags(&db, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| e.to_string())?;
+        c.query_row(
+            "SELECT state FROM modem_status WHERE modem_id = 'm1'",
+            [],
+            |r| r.get::<_, String>(0),
+        )
+        .optional()
+        .map_err(|e| e.to_string())?
+        .filter(|state| state == "ready")
+        .ok_or_else(|| "not ready yet".to_owned())
+    })
+    .unwrap_or_else(|seen| panic!("{seen}\n{}", daemon.log()));
+    release.join().expect("the lock holder");
+    assert!(
+        daemon.log().contains("locked by another process"),
+        "the wait was logged: {}",
+        daemon.log()
+    );
+    daemon.kill();
+}
