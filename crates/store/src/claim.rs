@@ -349,3 +349,62 @@ pub(crate) fn record_held(
         reason,
     });
 }
+
+/// Which rows an operator (or the dispatcher) may move, checked here once for both backends so
+/// SQLite and PostgreSQL refuse the same things with the same words.
+pub(crate) mod transitions {
+    use crate::error::StoreError;
+    use crate::types::{MessageId, Status};
+
+    /// `requeue`: a finished outbound row that did not go out.
+    pub(crate) fn requeue(id: MessageId, status: Status) -> Result<(), StoreError> {
+        allowed(
+            id,
+            status,
+            "requeued",
+            matches!(
+                status,
+                Status::Unknown
+                    | Status::Failed
+                    | Status::Cancelled
+                    | Status::Duplicate
+                    | Status::Expired
+                    | Status::Blocked
+            ),
+            "unknown, failed, cancelled, duplicate, expired or blocked outbound",
+        )
+    }
+
+    /// `cancel`: only a row still waiting.
+    pub(crate) fn cancel(id: MessageId, status: Status) -> Result<(), StoreError> {
+        allowed(id, status, "cancelled", status == Status::Queued, "queued")
+    }
+
+    /// The dispatcher's part updates: only a row it has claimed.
+    pub(crate) fn sending(
+        id: MessageId,
+        status: Status,
+        action: &'static str,
+    ) -> Result<(), StoreError> {
+        allowed(id, status, action, status == Status::Sending, "sending")
+    }
+
+    fn allowed(
+        id: MessageId,
+        status: Status,
+        action: &'static str,
+        ok: bool,
+        allowed: &'static str,
+    ) -> Result<(), StoreError> {
+        if ok {
+            Ok(())
+        } else {
+            Err(StoreError::WrongStatus {
+                id,
+                status,
+                action,
+                allowed,
+            })
+        }
+    }
+}

@@ -17,7 +17,7 @@ use jiff::Timestamp;
 use serde_json::json;
 
 use super::{Db, Postgres, Tx, at, event, status_of};
-use crate::claim::{self, Budget, Route, Verdict};
+use crate::claim::{self, Budget, Route, Verdict, transitions};
 use crate::error::StoreError;
 use crate::model::{
     ClaimRequest, Claimed, DuplicateFound, NewOutbound, OutboundJob, PartSending, Recovered, Retry,
@@ -532,6 +532,16 @@ async fn finish(
 /// Locks the row and checks it is `sending`: two nodes (or an operator's `cancel`) cannot
 /// change it between this check and the caller's writes.
 async fn require_sending(tx: &Tx<'_>, id: MessageId, action: &'static str) -> Db<()> {
+    Ok(transitions::sending(
+        id,
+        locked_status(tx, id).await?,
+        action,
+    )?)
+}
+
+/// The row's status, with the row locked until the transaction ends, so no other node moves
+/// it between this check and the update that follows.
+async fn locked_status(tx: &Tx<'_>, id: MessageId) -> Db<Status> {
     let row = tx
         .query_opt(
             "SELECT status FROM messages WHERE id = $1 FOR UPDATE",
@@ -539,17 +549,7 @@ async fn require_sending(tx: &Tx<'_>, id: MessageId, action: &'static str) -> Db
         )
         .await?
         .ok_or(StoreError::NotFound { id })?;
-    let status = super::parse_status(id.0, row.get(0))?;
-    if status != Status::Sending {
-        return Err(StoreError::WrongStatus {
-            id,
-            status,
-            action,
-            allowed: "sending",
-        }
-        .into());
-    }
-    Ok(())
+    super::parse_status(id.0, row.get(0))
 }
 
 /// Records a part as handed to the modem, before AT+CMGS.
@@ -917,23 +917,7 @@ pub(crate) async fn recover_interrupted(
 /// Puts a finished row back in the queue, to be sent from scratch.
 pub(crate) async fn requeue(tx: &Tx<'_>, id: MessageId, now: Timestamp) -> Db<()> {
     let status = status_of(tx, id.0).await?;
-    if !matches!(
-        status,
-        Status::Unknown
-            | Status::Failed
-            | Status::Cancelled
-            | Status::Duplicate
-            | Status::Expired
-            | Status::Blocked
-    ) {
-        return Err(StoreError::WrongStatus {
-            id,
-            status,
-            action: "requeued",
-            allowed: "unknown, failed, cancelled, duplicate, expired or blocked outbound",
-        }
-        .into());
-    }
+    transitions::requeue(id, status)?;
     let now = at(now);
     tx.execute(
         "DELETE FROM message_parts WHERE message_id = $1 AND direction = 'outbound'",
@@ -971,23 +955,7 @@ pub(crate) async fn requeue(tx: &Tx<'_>, id: MessageId, now: Timestamp) -> Db<()
 /// Cancels a `queued` row (locked first, so a node claiming it at the same moment either
 /// claims it before or finds it cancelled).
 pub(crate) async fn cancel(tx: &Tx<'_>, id: MessageId, now: Timestamp) -> Db<()> {
-    let row = tx
-        .query_opt(
-            "SELECT status FROM messages WHERE id = $1 FOR UPDATE",
-            &[&id.0],
-        )
-        .await?
-        .ok_or(StoreError::NotFound { id })?;
-    let status = super::parse_status(id.0, row.get(0))?;
-    if status != Status::Queued {
-        return Err(StoreError::WrongStatus {
-            id,
-            status,
-            action: "cancelled",
-            allowed: "queued",
-        }
-        .into());
-    }
+    transitions::cancel(id, locked_status(tx, id).await?)?;
     let now = at(now);
     finish(
         tx,

@@ -14,7 +14,7 @@ use rusqlite::{Connection, OptionalExtension};
 use serde_json::json;
 
 use super::{Db, Sqlite, event, status_of};
-use crate::claim::{self, Budget, Route, Verdict};
+use crate::claim::{self, Budget, Route, Verdict, transitions};
 use crate::error::StoreError;
 use crate::model::{
     ClaimRequest, Claimed, DuplicateFound, NewOutbound, OutboundJob, PartSending, Recovered, Retry,
@@ -489,17 +489,7 @@ fn finish(c: &Connection, id: i64, status: Status, reason: Option<&str>, now: &s
 
 /// The message's status, which must be `sending` for the dispatcher to touch its parts.
 fn require_sending(c: &Connection, id: MessageId, action: &'static str) -> Db<()> {
-    let status = status_of(c, id.0)?;
-    if status != Status::Sending {
-        return Err(StoreError::WrongStatus {
-            id,
-            status,
-            action,
-            allowed: "sending",
-        }
-        .into());
-    }
-    Ok(())
+    Ok(transitions::sending(id, status_of(c, id.0)?, action)?)
 }
 
 /// Records a part as handed to the modem, before AT+CMGS.
@@ -846,23 +836,7 @@ pub(crate) fn recover_interrupted(
 /// from scratch and not caught as a duplicate of itself.
 pub(crate) fn requeue(c: &Connection, id: MessageId, now: Timestamp) -> Db<()> {
     let status = status_of(c, id.0)?;
-    if !matches!(
-        status,
-        Status::Unknown
-            | Status::Failed
-            | Status::Cancelled
-            | Status::Duplicate
-            | Status::Expired
-            | Status::Blocked
-    ) {
-        return Err(StoreError::WrongStatus {
-            id,
-            status,
-            action: "requeued",
-            allowed: "unknown, failed, cancelled, duplicate, expired or blocked outbound",
-        }
-        .into());
-    }
+    transitions::requeue(id, status)?;
     let now = sql_time(now);
     c.prepare_cached("DELETE FROM message_parts WHERE message_id = ?1 AND direction = 'outbound'")?
         .execute([id.0])?;
@@ -893,16 +867,7 @@ pub(crate) fn requeue(c: &Connection, id: MessageId, now: Timestamp) -> Db<()> {
 
 /// Cancels a `queued` row.
 pub(crate) fn cancel(c: &Connection, id: MessageId, now: Timestamp) -> Db<()> {
-    let status = status_of(c, id.0)?;
-    if status != Status::Queued {
-        return Err(StoreError::WrongStatus {
-            id,
-            status,
-            action: "cancelled",
-            allowed: "queued",
-        }
-        .into());
-    }
+    transitions::cancel(id, status_of(c, id.0)?)?;
     let now = sql_time(now);
     finish(
         c,
